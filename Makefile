@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` and `make test` (both run `make setup`).
+PY := .venv/bin/python
+# uv lives in .venv/tools: the venv is made without pip (ensurepip is slow here)
+# and uv installs the lock in a fraction of pip's time.
+UV := PYTHONPATH=.venv/tools .venv/tools/bin/uv
+UV_VERSION := 0.13.8
+# The machine's local wheel folders (the CPU build of torch lies there).
+FIND_LINKS := $(foreach d,$(subst :, ,$(PIP_FIND_LINKS)),--find-links $(d))
+STAMP := .venv/.setup-done
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test test-all lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv --without-pip .venv
+	test -x .venv/tools/bin/uv || python3 -m pip install -q --disable-pip-version-check --target .venv/tools uv==$(UV_VERSION)
+	$(UV) pip install -q --python $(PY) --no-deps $(FIND_LINKS) -r requirements.lock finn-plus==1.6.1
+	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
+	$(PY) -c "import torch, brevitas, qonnx, finn, quant_models, build_flows; print('setup ok: torch', torch.__version__, 'brevitas', brevitas.__version__)"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m quant_models.demo
+
+test: setup
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+test-all: setup
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "slow or not slow"
+
+# Re-pin requirements.lock from requirements.in (needs the package index).
+lock:
+	$(UV) pip compile -q --python-version 3.11 $(FIND_LINKS) requirements.in -o requirements.lock
+
+clean:
+	rm -rf .venv

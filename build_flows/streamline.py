@@ -1,0 +1,93 @@
+"""QONNX -> streamlined FINN-ONNX: the pass list the build flow and the tests share.
+
+After :func:`streamline`, a W1A1-style network is only MultiThreshold,
+XnorPopcountMatMul / MatMul, Im2Col, MaxPoolNHWC, reshapes and a final Mul/Add:
+BN, the static ASD shift and the sign are folded into integer thresholds and WSD
+is already inside the bipolar weights.
+"""
+from __future__ import annotations
+
+from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+import finn.transformation.streamline.absorb as absorb
+from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+from finn.transformation.streamline import Streamline
+from finn.transformation.streamline.reorder import MakeMaxPoolNHWC, MoveScalarLinearPastInvariants
+from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.double_to_single_float import DoubleToSingleFloat
+from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.general import (
+    GiveReadableTensorNames,
+    GiveUniqueNodeNames,
+    RemoveStaticGraphInputs,
+    RemoveUnusedTensors,
+    SortGraph,
+)
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+
+def tidy_up(model: ModelWrapper) -> ModelWrapper:
+    """Shapes, constants, names and datatypes: run between every group of passes."""
+    for t in (InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(),
+              InferDataTypes(), RemoveStaticGraphInputs(), RemoveUnusedTensors(), SortGraph()):
+        model = model.transform(t)
+    return model
+
+
+# (pass, one-line why), in order; the build flow reuses this list.
+STREAMLINE_PASSES = [
+    (ConvertQONNXtoFINN, "Quant/BipolarQuant -> MultiThreshold, quantised weights -> integer initializers"),
+    (absorb.AbsorbScalarBiasIntoMultiThreshold, "absorb the input quantiser's scalar bias"),
+    (MoveScalarLinearPastInvariants, "move scalar Mul/Add past reshapes and pools"),
+    (Streamline, "BN, ASD shift and scales into thresholds"),
+    (LowerConvsToMatMul, "Conv -> Im2Col + MatMul (NHWC)"),
+    (MakeMaxPoolNHWC, "MaxPool in the NHWC layout"),
+    (absorb.AbsorbTransposeIntoMultiThreshold, "thresholds in NHWC"),
+    (absorb.AbsorbConsecutiveTransposes, "drop transpose pairs"),
+    (ConvertBipolarMatMulToXnorPopcount, "bipolar x bipolar MatMul -> XnorPopcountMatMul"),
+    (Streamline, "fold the XNOR conversion's affine into thresholds"),
+    (RoundAndClipThresholds, "integer thresholds within the input's range"),
+]
+
+
+def streamline(model: ModelWrapper) -> ModelWrapper:
+    """Apply :data:`STREAMLINE_PASSES` with tidy-ups in between."""
+    model = tidy_up(model.transform(DoubleToSingleFloat()))
+    for cls, _why in STREAMLINE_PASSES:
+        model = tidy_up(model.transform(cls()))
+    return model
+
+
+class StructureError(ValueError):
+    """A streamlined graph with something other than thresholds and XNOR-popcount
+    between its binary layers."""
+
+
+# What may stand between the first and the last matrix product once streamlined.
+BETWEEN_BINARY_LAYERS = {
+    "MultiThreshold", "XnorPopcountMatMul", "Im2Col", "MaxPoolNHWC", "MaxPool",
+    "Transpose", "Reshape", "Flatten",
+}
+
+
+def check_binary_structure(model: ModelWrapper) -> None:
+    """Raise StructureError unless every node between the first and the last
+    MatMul-like node is a threshold, an XNOR-popcount product, a pool or a reshape
+    (so BN, ASD shifts and scales were all folded into thresholds)."""
+    ops = [n.op_type for n in model.graph.node]
+    products = [i for i, op in enumerate(ops) if op in ("MatMul", "XnorPopcountMatMul")]
+    if not products:
+        raise StructureError("no MatMul or XnorPopcountMatMul in the graph")
+    first, last = products[0], products[-1]
+    for node in model.graph.node[first + 1:last]:
+        if node.op_type not in BETWEEN_BINARY_LAYERS:
+            raise StructureError(
+                f"node {node.name} ({node.op_type}) between binary layers: only "
+                f"{sorted(BETWEEN_BINARY_LAYERS)} may remain after streamlining"
+            )
+    inner = [model.graph.node[i] for i in products[1:-1]]
+    for node in inner:
+        if node.op_type != "XnorPopcountMatMul":
+            raise StructureError(f"hidden layer {node.name} is a {node.op_type}, not XnorPopcountMatMul")

@@ -1,0 +1,165 @@
+"""Cycle-accurate simulation of any one-in/one-out AXI-Stream design with Verilator.
+
+    from build_flows.verilator_sim import simulate
+    res = simulate("mvtu", [HW / "mvtu.sv", HW / "axis_skid.sv"],
+                   params={"MW": 16, "WEIGHT_FILE": "w.mem"},
+                   mem_files={"w.mem": "0f\\n..."},
+                   in_words=[...], in_width=4, out_width=4, n_out=4,
+                   in_gap_prob=0.3, out_stall_prob=0.3, seed=1)
+    res.out_words, res.in_cycles, res.out_cycles, res.total_cycles
+
+The top module needs ports clk, rst (names configurable), s_axis_tdata/tvalid/
+tready and m_axis_tdata/tvalid/tready. The C++ harness comes from
+templates/harness.cpp.j2. Compiled models are cached in $SDBNN_SIM_CACHE
+(default ~/.cache/sdbnn/verilator), keyed by a hash of sources, parameters,
+harness and flags; concurrent builds of one key (pytest-xdist) are safe: each
+builds in its own temporary directory and renames it into place atomically.
+Memory-init files are written per run into a fresh run directory, the
+simulation's working directory, so $readmemh names must be plain relative file
+names and the cached model is reused for new weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "templates" / "harness.cpp.j2"
+HW_DIR = REPO / "hw"
+VERILATOR = Path(sys.executable).parent / "verilator-cli"
+
+
+class SimCompileError(RuntimeError):
+    """Verilator could not lint, elaborate or compile the design."""
+
+
+class SimStallError(RuntimeError):
+    """The harness watchdog fired: no handshake for timeout_cycles cycles."""
+
+
+@dataclass
+class SimResult:
+    out_words: list[int]  # every output word, in order (extras included)
+    in_cycles: list[int]  # cycle of each input handshake
+    out_cycles: list[int]  # cycle of each output handshake
+    total_cycles: int  # cycles from reset release until the last expected output
+
+
+def cache_dir() -> Path:
+    """The model cache directory ($SDBNN_SIM_CACHE or ~/.cache/sdbnn/verilator)."""
+    env = os.environ.get("SDBNN_SIM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "sdbnn" / "verilator"
+
+
+def param_args(params: dict) -> list[str]:
+    """Verilator -G options; str values become string literals."""
+    args = []
+    for name, value in sorted(params.items()):
+        if isinstance(value, str):
+            args.append(f'-G{name}="{value}"')
+        else:
+            args.append(f"-G{name}={int(value)}")
+    return args
+
+
+def lint(top: str, sources: list[Path], params: dict | None = None) -> str:
+    """Run `verilator --lint-only -Wall`; raise SimCompileError with its output on failure."""
+    cmd = [str(VERILATOR), "--lint-only", "-Wall", "--top-module", top,
+           *param_args(params or {}), *map(str, sources)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SimCompileError(f"verilator lint of {top} failed:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def render_harness(top: str, in_width: int, out_width: int, clk: str = "clk",
+                   rst: str = "rst", rst_active_low: bool = False,
+                   drain_cycles: int = 64) -> str:
+    """The C++ harness text for one top module."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(TEMPLATE.read_text()).render(
+        top=top, in_width=in_width, out_width=out_width, clk=clk, rst=rst,
+        rst_active_low=rst_active_low, drain_cycles=drain_cycles)
+
+
+VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-O2", "--x-assign", "fast",
+                   "--x-initial", "fast", "-Wno-fatal", "-j", "2",
+                   "-CFLAGS", "-O1", "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0"]
+
+
+def build(top: str, sources: list[Path], params: dict, harness: str) -> Path:
+    """Compile (or fetch from the cache) the simulator; return its executable."""
+    sources = [Path(s).resolve() for s in sources]
+    h = hashlib.sha256()
+    for part in [top, harness, *VERILATOR_FLAGS, *param_args(params)]:
+        h.update(part.encode() + b"\0")
+    for src in sources:
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+    final = cache_dir() / f"{top}-{h.hexdigest()[:20]}"
+    exe = final / "obj" / "sim"
+    if exe.exists():
+        return exe
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=cache_dir()))
+    try:
+        (tmp / "harness.cpp").write_text(harness)
+        cmd = [str(VERILATOR), *VERILATOR_FLAGS, "--top-module", top, "-Mdir",
+               str(tmp / "obj"), "-o", "sim", *param_args(params),
+               *map(str, sources), str(tmp / "harness.cpp")]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not (tmp / "obj" / "sim").exists():
+            log = (proc.stdout + proc.stderr)[-6000:]
+            raise SimCompileError(f"verilator build of {top} failed ({' '.join(cmd)}):\n{log}")
+        try:
+            os.rename(tmp, final)  # atomic; fails if another worker won the race
+        except OSError:
+            if not exe.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return exe
+
+
+def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],
+             in_width: int, out_width: int, n_out: int, in_gap_prob: float = 0.0,
+             out_stall_prob: float = 0.0, seed: int = 0, timeout_cycles: int = 10000,
+             mem_files: dict[str, str] | None = None, clk: str = "clk",
+             rst: str = "rst", rst_active_low: bool = False) -> SimResult:
+    """Stream in_words through `top` and collect n_out output words (see module doc)."""
+    harness = render_harness(top, in_width, out_width, clk, rst, rst_active_low)
+    exe = build(top, sources, params, harness)
+    with tempfile.TemporaryDirectory(prefix="sdbnn-sim-") as run:
+        run = Path(run)
+        for name, text in (mem_files or {}).items():
+            (run / name).write_text(text)
+        digits = (in_width + 3) // 4
+        (run / "in.hex").write_text("".join(f"{int(w):0{digits}x}\n" for w in in_words))
+        proc = subprocess.run(
+            [str(exe), "in.hex", "out.log", str(n_out), repr(float(in_gap_prob)),
+             repr(float(out_stall_prob)), str(seed), str(timeout_cycles)],
+            cwd=run, capture_output=True, text=True)
+        if proc.returncode == 2:
+            raise SimStallError(f"simulation of {top} stalled:\n{proc.stderr.strip()}")
+        if proc.returncode != 0:
+            raise RuntimeError(f"simulation of {top} failed (exit {proc.returncode}):\n"
+                               f"{proc.stdout}{proc.stderr}")
+        res = SimResult([], [], [], -1)
+        for line in (run / "out.log").read_text().splitlines():
+            kind, *rest = line.split()
+            if kind == "i":
+                res.in_cycles.append(int(rest[0]))
+            elif kind == "o":
+                res.out_cycles.append(int(rest[0]))
+                res.out_words.append(int(rest[1], 16) & ((1 << out_width) - 1))
+            elif kind == "done":
+                res.total_cycles = int(rest[0])
+        return res

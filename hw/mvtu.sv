@@ -1,0 +1,285 @@
+// mvtu: streaming matrix-vector-threshold unit (FINN MVAU folding), AXI-Stream.
+//
+// Computes y = act(W x) for a MH x MW weight matrix W, one input vector after
+// another. Folding (as FINN's MVAU): an input vector of MW elements arrives as
+// SF = MW/SIMD beats of SIMD elements (element 0 in the low bits); an output
+// vector of MH results leaves as NF = MH/PE beats of PE results (channel 0 in
+// the low bits). The input vector is buffered during neuron fold 0 and re-read
+// for folds 1..NF-1, so a vector takes NF*SF cycles, one beat per cycle.
+//
+// Modes (MODE):
+//   0 XNOR: bipolar inputs and weights (bit 1 = +1, bit 0 = -1); the
+//     accumulator is popcount(xnor(x, w)) in 0..MW (unsigned).
+//   1 integer inputs (IN_WIDTH bits, IN_SIGNED) x bipolar weights: sum(+-x).
+//   2 integer inputs x signed integer weights (W_WIDTH bits): sum(x * w).
+// Activation: N_THRES > 0: output = number of thresholds t of the channel
+// with acc >= t (unsigned, $clog2(N_THRES+1) bits; thresholds ascending);
+// N_THRES = 0: output = accumulator (ACC_WIDTH bits, two's complement).
+//
+// Memory files ($readmemh, one hex word per line):
+//   WEIGHT_FILE: NF*SF words of PE*SIMD*W_WIDTH bits; word nf*SF+sf holds
+//     W[nf*PE+p][sf*SIMD+i] at bits [(p*SIMD+i)*W_WIDTH +: W_WIDTH].
+//   THRESH_FILE: NF words of PE*N_THRES*ACC_WIDTH bits; word nf holds
+//     T[nf*PE+p][t] at bits [(p*N_THRES+t)*ACC_WIDTH +: ACC_WIDTH].
+// build_flows/rtl_params.py writes both from FINN-layout matrices.
+// Pipeline: issue, weight read, dot product, accumulate, threshold, then an
+// axis_skid output slice, so s_axis_tready does not depend on m_axis_tready.
+`default_nettype none
+
+module mvtu #(
+    // Input vector length (elements), a multiple of SIMD.
+    parameter int MW = 16,
+    // Output channels (rows of W), a multiple of PE.
+    parameter int MH = 16,
+    // Input elements per beat (synapse parallelism), divides MW.
+    parameter int SIMD = 4,
+    // Output channels per beat (neuron parallelism), divides MH.
+    parameter int PE = 4,
+    // 0 XNOR (bipolar x bipolar), 1 integer x bipolar, 2 integer x integer.
+    parameter int MODE = 0,
+    // Bits per input element (1 in MODE 0, 1..32 otherwise).
+    parameter int IN_WIDTH = 1,
+    // 1: input elements are signed (two's complement), 0: unsigned. MODE 1/2.
+    parameter bit IN_SIGNED = 1'b0,
+    // Bits per weight (1 in MODE 0/1, 2..8 signed in MODE 2).
+    parameter int W_WIDTH = 1,
+    // Accumulator and threshold width (>= 2, large enough for the dot product).
+    parameter int ACC_WIDTH = 16,
+    // Thresholds per channel; 0 = no activation (emit accumulators).
+    parameter int N_THRES = 1,
+    // $readmemh file with the weights (layout above).
+    parameter WEIGHT_FILE = "weights.mem",
+    // $readmemh file with the thresholds (layout above), unused if N_THRES=0.
+    parameter THRESH_FILE = "thresholds.mem",
+    // Derived: bits per output lane; do not override.
+    parameter int OUT_WIDTH = (N_THRES > 0) ? $clog2(N_THRES + 1) : ACC_WIDTH
+) (
+    input  wire logic                      clk,
+    input  wire logic                      rst,  // synchronous, active high
+
+    input  wire logic [SIMD*IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire logic                      s_axis_tvalid,
+    output logic                           s_axis_tready,
+
+    output logic      [PE*OUT_WIDTH-1:0]   m_axis_tdata,
+    output logic                           m_axis_tvalid,
+    input  wire logic                      m_axis_tready
+);
+
+  // ---- elaboration checks ----
+  if (MW < 1 || MH < 1 || SIMD < 1 || PE < 1) begin : g_bad_dims
+    $error("mvtu %m: MW=%0d MH=%0d SIMD=%0d PE=%0d must all be >= 1", MW, MH, SIMD, PE);
+  end
+  if (MW % SIMD != 0) begin : g_bad_simd
+    $error("mvtu %m: SIMD=%0d must divide MW=%0d", SIMD, MW);
+  end
+  if (MH % PE != 0) begin : g_bad_pe
+    $error("mvtu %m: PE=%0d must divide MH=%0d", PE, MH);
+  end
+  if (MODE < 0 || MODE > 2) begin : g_bad_mode
+    $error("mvtu %m: MODE=%0d must be 0 (XNOR), 1 (int x bipolar) or 2 (int x int)", MODE);
+  end
+  if ((MODE == 0 && IN_WIDTH != 1) || IN_WIDTH < 1 || IN_WIDTH > 32) begin : g_bad_in
+    $error("mvtu %m: IN_WIDTH=%0d invalid for MODE=%0d (1 in MODE 0, else 1..32)", IN_WIDTH, MODE);
+  end
+  if ((MODE < 2 && W_WIDTH != 1) || (MODE == 2 && (W_WIDTH < 2 || W_WIDTH > 8))) begin : g_bad_w
+    $error("mvtu %m: W_WIDTH=%0d invalid for MODE=%0d (1 in MODE 0/1, 2..8 in MODE 2)", W_WIDTH, MODE);
+  end
+  if (ACC_WIDTH < IN_WIDTH + W_WIDTH + 1 || ACC_WIDTH > 64) begin : g_bad_acc
+    $error("mvtu %m: ACC_WIDTH=%0d must be in %0d..64", ACC_WIDTH, IN_WIDTH + W_WIDTH + 1);
+  end
+  if (N_THRES < 0) begin : g_bad_thres
+    $error("mvtu %m: N_THRES=%0d must be >= 0", N_THRES);
+  end
+  if (OUT_WIDTH != ((N_THRES > 0) ? $clog2(N_THRES + 1) : ACC_WIDTH)) begin : g_bad_out
+    $error("mvtu %m: OUT_WIDTH=%0d is derived, do not override it", OUT_WIDTH);
+  end
+
+  localparam int SF = MW / SIMD;  // synapse folds (beats per input vector)
+  localparam int NF = MH / PE;    // neuron folds (beats per output vector)
+  localparam int XW = SIMD * IN_WIDTH;
+  localparam int WW = PE * SIMD * W_WIDTH;
+  localparam int TW = (N_THRES > 0) ? PE * N_THRES * ACC_WIDTH : 1;
+  localparam int SF_W = (SF > 1) ? $clog2(SF) : 1;
+  localparam int NF_W = (NF > 1) ? $clog2(NF) : 1;
+  localparam int WA_W = (SF * NF > 1) ? $clog2(SF * NF) : 1;
+  localparam int SIMD_P2 = 1 << $clog2(SIMD);  // adder-tree leaves
+
+  // Global pipeline enable: every stage advances unless the output holds a
+  // result that the output slice cannot take.
+  logic out_valid_reg, slice_ready;
+  wire en = !out_valid_reg || slice_ready;
+
+  // ---- stage 0: fold counters, input buffer, issue ----
+  logic [SF_W-1:0] sf_reg;
+  logic [NF_W-1:0] nf_reg;
+  logic [WA_W-1:0] waddr_reg;
+  logic [XW-1:0] x_issue;
+
+  wire fold0 = nf_reg == '0;
+  wire issue = en && (!fold0 || s_axis_tvalid);
+  assign s_axis_tready = en && fold0;
+
+  if (NF > 1) begin : g_ibuf
+    logic [XW-1:0] ibuf[SF];
+    always_ff @(posedge clk) if (issue && fold0) ibuf[sf_reg] <= s_axis_tdata;
+    assign x_issue = fold0 ? s_axis_tdata : ibuf[sf_reg];
+  end else begin : g_no_ibuf
+    assign x_issue = s_axis_tdata;
+  end
+
+  always_ff @(posedge clk) begin
+    if (issue) begin
+      sf_reg    <= (sf_reg == SF_W'(SF - 1)) ? '0 : sf_reg + 1'b1;
+      waddr_reg <= (waddr_reg == WA_W'(SF * NF - 1)) ? '0 : waddr_reg + 1'b1;
+      if (sf_reg == SF_W'(SF - 1)) nf_reg <= (nf_reg == NF_W'(NF - 1)) ? '0 : nf_reg + 1'b1;
+    end
+    if (rst) begin
+      sf_reg    <= '0;
+      nf_reg    <= '0;
+      waddr_reg <= '0;
+    end
+  end
+
+  // ---- stage 1: weight memory read ----
+  logic [WW-1:0] wmem[SF*NF];
+  initial $readmemh(WEIGHT_FILE, wmem);
+
+  logic [XW-1:0] x1_reg;
+  logic [WW-1:0] w1_reg;
+  logic v1_reg, first1_reg, last1_reg;
+  logic [NF_W-1:0] nf1_reg;
+  always_ff @(posedge clk) begin
+    if (en) begin
+      v1_reg     <= issue;
+      x1_reg     <= x_issue;
+      w1_reg     <= wmem[waddr_reg];
+      first1_reg <= sf_reg == '0;
+      last1_reg  <= sf_reg == SF_W'(SF - 1);
+      nf1_reg    <= nf_reg;
+    end
+    if (rst) v1_reg <= 1'b0;
+  end
+
+  // ---- stage 2: per-PE dot product of SIMD elements (balanced adder tree) ----
+  logic signed [ACC_WIDTH-1:0] term[PE][SIMD_P2];
+  logic signed [ACC_WIDTH-1:0] dot[PE];
+
+  for (genvar p = 0; p < PE; p++) begin : g_pe_terms
+    for (genvar i = 0; i < SIMD_P2; i++) begin : g_simd
+      if (i >= SIMD) begin : g_pad
+        assign term[p][i] = '0;
+      end else begin : g_lane
+        wire logic [IN_WIDTH-1:0] x = x1_reg[i*IN_WIDTH +: IN_WIDTH];
+        wire logic [W_WIDTH-1:0] w = w1_reg[(p*SIMD+i)*W_WIDTH +: W_WIDTH];
+        if (MODE == 0) begin : g_xnor
+          assign term[p][i] = ACC_WIDTH'({1'b0, ~(x[0] ^ w[0])});
+        end else begin : g_int
+          // x extended to a signed value one bit wider than IN_WIDTH
+          wire logic signed [IN_WIDTH:0] xs = {IN_SIGNED & x[IN_WIDTH-1], x};
+          if (MODE == 1) begin : g_bip
+            assign term[p][i] = w[0] ? ACC_WIDTH'(xs) : -ACC_WIDTH'(xs);
+          end else begin : g_mul
+            wire logic signed [IN_WIDTH+W_WIDTH:0] prod = xs * $signed(w);
+            assign term[p][i] = ACC_WIDTH'(prod);
+          end
+        end
+      end
+    end
+  end
+
+  for (genvar p = 0; p < PE; p++) begin : g_pe_tree
+    logic signed [ACC_WIDTH-1:0] node[SIMD_P2];
+    always_comb begin
+      for (int i = 0; i < SIMD_P2; i++) node[i] = term[p][i];
+      for (int n = SIMD_P2 / 2; n >= 1; n = n / 2)
+        for (int i = 0; i < n; i++) node[i] = node[2*i] + node[2*i+1];
+      dot[p] = node[0];
+    end
+  end
+
+  logic signed [ACC_WIDTH-1:0] dot2_reg[PE];
+  logic v2_reg, first2_reg, last2_reg;
+  // nf2_reg only addresses the threshold memory: unused when N_THRES = 0
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic [NF_W-1:0] nf2_reg;
+  /* verilator lint_on UNUSEDSIGNAL */
+  always_ff @(posedge clk) begin
+    if (en) begin
+      v2_reg     <= v1_reg;
+      dot2_reg   <= dot;
+      first2_reg <= first1_reg;
+      last2_reg  <= last1_reg;
+      nf2_reg    <= nf1_reg;
+    end
+    if (rst) v2_reg <= 1'b0;
+  end
+
+  // ---- stage 3: accumulate; threshold memory read ----
+  logic signed [ACC_WIDTH-1:0] acc_reg[PE];
+  logic v3_reg;
+  // thr3_reg is a constant placeholder when N_THRES = 0
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic [TW-1:0] thr3_reg;
+  /* verilator lint_on UNUSEDSIGNAL */
+  always_ff @(posedge clk) begin
+    if (en) begin
+      v3_reg <= v2_reg && last2_reg;
+      if (v2_reg)
+        for (int p = 0; p < PE; p++) acc_reg[p] <= (first2_reg ? '0 : acc_reg[p]) + dot2_reg[p];
+    end
+    if (rst) v3_reg <= 1'b0;
+  end
+
+  if (N_THRES > 0) begin : g_tmem
+    logic [TW-1:0] tmem[NF];
+    initial $readmemh(THRESH_FILE, tmem);
+    always_ff @(posedge clk) if (en) thr3_reg <= tmem[nf2_reg];
+  end else begin : g_no_tmem
+    assign thr3_reg = '0;
+  end
+
+  // ---- stage 4: activation ----
+  logic [PE*OUT_WIDTH-1:0] out_reg;
+  logic [PE*OUT_WIDTH-1:0] act;
+  for (genvar p = 0; p < PE; p++) begin : g_act
+    if (N_THRES > 0) begin : g_thres
+      logic [OUT_WIDTH-1:0] count;
+      always_comb begin
+        count = '0;
+        for (int t = 0; t < N_THRES; t++) begin
+          // MODE 0 accumulators and thresholds are unsigned popcounts
+          if (MODE == 0) count = count + OUT_WIDTH'($unsigned(acc_reg[p]) >=
+                                 thr3_reg[(p*N_THRES+t)*ACC_WIDTH +: ACC_WIDTH]);
+          else count = count + OUT_WIDTH'(acc_reg[p] >=
+                       $signed(thr3_reg[(p*N_THRES+t)*ACC_WIDTH +: ACC_WIDTH]));
+        end
+      end
+      assign act[p*OUT_WIDTH +: OUT_WIDTH] = count;
+    end else begin : g_noact
+      assign act[p*OUT_WIDTH +: OUT_WIDTH] = acc_reg[p];
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    if (en) begin
+      out_valid_reg <= v3_reg;
+      out_reg       <= act;
+    end
+    if (rst) out_valid_reg <= 1'b0;
+  end
+
+  axis_skid #(.DATA_WIDTH(PE * OUT_WIDTH)) u_out_slice (
+      .clk(clk),
+      .rst(rst),
+      .s_axis_tdata(out_reg),
+      .s_axis_tvalid(out_valid_reg),
+      .s_axis_tready(slice_ready),
+      .m_axis_tdata(m_axis_tdata),
+      .m_axis_tvalid(m_axis_tvalid),
+      .m_axis_tready(m_axis_tready)
+  );
+
+endmodule
+
+`default_nettype wire

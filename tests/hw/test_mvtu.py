@@ -1,0 +1,136 @@
+"""hw/mvtu.sv against the NumPy golden model (and the golden model against FINN)."""
+
+import numpy as np
+import pytest
+
+from build_flows.rtl_params import MVTUConfig, RTLParamError
+from build_flows.verilator_sim import SimCompileError, lint
+from hwsim import run_patterns, sources, steady_cycles
+
+slow = pytest.mark.slow
+CONFIGS = [
+    pytest.param(MVTUConfig(16, 8, simd=4, pe=2), id="xnor-16x8-s4p2"),
+    pytest.param(MVTUConfig(12, 10, simd=3, pe=5, mode="int_bipolar", in_width=8, n_thres=4),
+                 id="u8bip-12x10-s3p5-t4"),
+    pytest.param(MVTUConfig(9, 6, simd=1, pe=1), id="xnor-9x6-s1p1", marks=slow),
+    pytest.param(MVTUConfig(32, 12, simd=32, pe=12, n_thres=3), id="xnor-32x12-sMWpMH-t3",
+                 marks=slow),
+    pytest.param(MVTUConfig(20, 6, simd=5, pe=3, mode="int_int", in_width=4, in_signed=True,
+                            w_width=8, n_thres=0), id="s4w8-20x6-s5p3-noact", marks=slow),
+    pytest.param(MVTUConfig(64, 16, simd=64, pe=4, n_thres=0), id="xnor-64x16-noact",
+                 marks=slow),
+    pytest.param(MVTUConfig(8, 8, simd=8, pe=1, mode="int_int", in_width=8, in_signed=True,
+                            w_width=2, n_thres=7), id="s8w2-8x8-t7", marks=slow),
+    pytest.param(MVTUConfig(4, 4, simd=2, pe=4, mode="int_bipolar", in_width=32,
+                            in_signed=True, n_thres=0), id="s32bip-4x4-noact", marks=slow),
+    pytest.param(MVTUConfig(512, 32, simd=256, pe=16, n_thres=1), id="xnor-512x32-wide",
+                 marks=slow),
+]
+N_VECTORS = 6
+
+
+def random_problem(cfg: MVTUConfig, rng, n=N_VECTORS):
+    """Random inputs, weights and sorted thresholds covering the accumulator range."""
+    if cfg.mode == "xnor":
+        x = rng.integers(0, 2, (n, cfg.mw))
+        w = rng.integers(0, 2, (cfg.mh, cfg.mw))
+    else:
+        lo = -(1 << (cfg.in_width - 1)) if cfg.in_signed else 0
+        x = rng.integers(lo, lo + (1 << cfg.in_width), (n, cfg.mw), dtype=np.int64)
+        if cfg.mode == "int_bipolar":
+            w = rng.choice([-1, 1], (cfg.mh, cfg.mw))
+        else:
+            wl = 1 << (cfg.w_width - 1)
+            w = rng.integers(-wl, wl, (cfg.mh, cfg.mw))
+    acc = cfg.golden(x, w, None) if cfg.n_thres == 0 else None
+    t = None
+    if cfg.n_thres:
+        acc = MVTUConfig(**{**cfg.__dict__, "n_thres": 0}).golden(x, w)
+        lo, hi = int(acc.min()) - 2, int(acc.max()) + 2
+        t = np.sort(rng.integers(lo, hi + 1, (cfg.mh, cfg.n_thres)), axis=1)
+    return x, w, t, acc
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_lint(cfg):
+    lint("mvtu", sources("mvtu"), cfg.verilog_params())
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_mvtu_matches_golden(cfg):
+    rng = np.random.default_rng(1)
+    x, w, t, _ = random_problem(cfg, rng)
+    results = run_patterns("mvtu", cfg.verilog_params(), cfg.pack_input(x), cfg.in_beat_width,
+                           cfg.out_beat_width, N_VECTORS * cfg.mh // cfg.pe,
+                           mem_files=cfg.mem_files(w, t))
+    want = cfg.golden(x, w, t)
+    for name, res in results.items():
+        np.testing.assert_array_equal(cfg.unpack_output(res.out_words), want, err_msg=name)
+    steady = steady_cycles(results["full"], cfg.mw // cfg.simd)
+    assert cfg.cycles_per_vector() <= steady <= cfg.cycles_per_vector() + 0.5
+
+
+def test_python_refuses_bad_params():
+    with pytest.raises(RTLParamError, match="PE=3 does not divide MH=16"):
+        MVTUConfig(16, 16, simd=4, pe=3).validate()
+    with pytest.raises(RTLParamError, match="SIMD=5 does not divide MW=16"):
+        MVTUConfig(16, 16, simd=5, pe=4).verilog_params()
+    with pytest.raises(RTLParamError, match="MW=0"):
+        MVTUConfig(0, 16).validate()
+    with pytest.raises(RTLParamError, match="w_width"):
+        MVTUConfig(16, 16, mode="int_int", in_width=4, w_width=9).validate()
+    with pytest.raises(RTLParamError, match="acc_width"):
+        MVTUConfig(64, 16, acc_width=4).validate()
+    with pytest.raises(RTLParamError, match="sorted"):
+        MVTUConfig(4, 1, n_thres=2).mem_files(np.ones((1, 4)), np.array([[3, 1]]))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"PE": 3}, "PE=3 must divide MH=16"),
+    ({"SIMD": 5}, "SIMD=5 must divide MW=16"),
+    ({"ACC_WIDTH": 2}, "ACC_WIDTH=2 must be in"),
+    ({"MODE": 3}, "MODE=3"),
+])
+def test_verilog_elaboration_errors(bad, message):
+    params = {"MW": 16, "MH": 16, "SIMD": 4, "PE": 4, **bad}
+    with pytest.raises(SimCompileError, match=message):
+        lint("mvtu", sources("mvtu"), params)
+
+
+def finn_mvau_execute(x, w_onnx, thresholds, no_act):
+    """Run x through a one-node FINN MVAU graph (binaryXnorMode) in Python."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    mw, mh = w_onnx.shape
+    inputs = ["inp", "weights"] + ([] if no_act else ["thresh"])
+    node = helper.make_node(
+        "MVAU", inputs, ["outp"], domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow", MW=mw, MH=mh, SIMD=mw, PE=mh,
+        inputDataType="BINARY", weightDataType="BINARY",
+        outputDataType="UINT32" if no_act else "BINARY",
+        binaryXnorMode=1, noActivation=int(no_act), ActVal=0, numInputVectors=[1])
+    graph = helper.make_graph(
+        [node], "mvau", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, mw])],
+        [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [1, mh])])
+    model = ModelWrapper(helper.make_model(graph))
+    model.set_tensor_datatype("inp", DataType["BINARY"])
+    model.set_tensor_datatype("weights", DataType["BINARY"])
+    model.set_initializer("weights", w_onnx.astype(np.float32))
+    if not no_act:
+        model.set_initializer("thresh", thresholds.astype(np.float32))
+    outs = [execute_onnx(model, {model.graph.input[0].name: v[None].astype(np.float32)})["outp"]
+            for v in x]
+    return np.concatenate(outs).astype(np.int64)
+
+
+@pytest.mark.parametrize("no_act", [False, True], ids=["thres", "noact"])
+def test_golden_matches_finn_mvau(no_act):
+    cfg = MVTUConfig(24, 10, simd=4, pe=2, n_thres=0 if no_act else 1)
+    rng = np.random.default_rng(7)
+    x, w, _, acc = random_problem(cfg, rng, n=4)
+    t = None if no_act else rng.integers(8, 17, (cfg.mh, 1))
+    finn = finn_mvau_execute(x, w.T, t, no_act)
+    np.testing.assert_array_equal(cfg.golden(x, w, t), finn)
