@@ -6,6 +6,7 @@ A checkpoint is a plain dict saved with ``torch.save``::
      "config": model.config,           # get_model(**config) rebuilds the model
      "state_dict": ..., "optimizer": ..., "scheduler": ...,  # the last two may be None
      "epoch": index of the last completed epoch (or None),
+     "runtime_stats": {...},           # Brevitas scales still collecting statistics
      "extra": {...}}                   # e.g. metrics, history, training arguments
 
 It holds only tensors, numbers, strings, lists and dicts, so it loads with
@@ -50,6 +51,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=None, ext
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": epoch,
+        "runtime_stats": runtime_stats_state(model),
         "extra": extra or {},
     }
     path = Path(path)
@@ -57,6 +59,36 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=None, ext
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)
     os.replace(tmp, path)
+
+
+def _collecting_scales(model: nn.Module):
+    """(name, module) of Brevitas scales still initialising from runtime statistics."""
+    for name, m in unwrap(model).named_modules():
+        if hasattr(m, "collect_stats_steps") and m.counter <= m.collect_stats_steps:
+            yield name, m
+
+
+def runtime_stats_state(model: nn.Module) -> dict:
+    """Counter, running buffer and raw value of every still-collecting Brevitas scale.
+
+    Brevitas' state dict drops the counter and buffer (loading it ends the
+    collection), so exact resumption needs them separately.
+    """
+    return {
+        name: {"counter": m.counter, "buffer": m.buffer.detach().clone(), "value": m.value.detach().clone()}
+        for name, m in _collecting_scales(model)
+    }
+
+
+def restore_runtime_stats(model: nn.Module, stats: dict) -> None:
+    """Put back what :func:`runtime_stats_state` saved, after the state dict is loaded."""
+    modules = dict(unwrap(model).named_modules())
+    with torch.no_grad():
+        for name, s in stats.items():
+            m = modules[name]
+            m.counter = s["counter"]
+            m.buffer.copy_(s["buffer"])
+            m.value.copy_(s["value"])
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:
@@ -93,30 +125,39 @@ def model_from_checkpoint(ckpt: dict, path="checkpoint") -> nn.Module:
         model = get_model(**config)
     except (UnknownModelError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: cannot rebuild model {config.get('name')!r} from its config: {e}") from e
-    check_state_dict(model, ckpt["state_dict"], path)
-    model.load_state_dict(ckpt["state_dict"], strict=True)
+    load_state_dict_checked(model, ckpt["state_dict"], path)
     return model
 
 
-def check_state_dict(model: nn.Module, state: dict, path="checkpoint") -> None:
-    """Raise CheckpointError naming the first missing, unexpected or mis-shaped tensors."""
+def load_state_dict_checked(model: nn.Module, state: dict, path="checkpoint") -> None:
+    """Load ``state`` into ``model`` strictly; on any mismatch raise CheckpointError
+    naming the first missing, unexpected or mis-shaped tensors.
+
+    Brevitas scales initialised from runtime statistics only enter the state dict
+    once training has started, so keys absent from a fresh model's own state dict
+    may be present in ``state`` (they are loaded) or absent (they stay fresh).
+    """
+    name = getattr(model, "config", {}).get("name")
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
     wrong = [
-        f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(getattr(state[k], "shape", ())) != tuple(v.shape)
+        f"{k}: checkpoint {tuple(v.shape)}, model {tuple(expected[k].shape)}"
+        for k, v in state.items()
+        if k in expected and tuple(getattr(v, "shape", ())) != tuple(expected[k].shape)
     ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {missing[:5]}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected[:5]}")
-    if wrong:
-        problems.append(f"shape mismatch {wrong[:5]}")
+    missing, unexpected = [], []
+    if not wrong:
+        try:
+            result = model.load_state_dict(state, strict=False)
+        except RuntimeError as e:  # a mis-shaped key that a fresh model does not list
+            raise CheckpointError(f"{path}: state dict does not fit model {name!r}: {e}") from e
+        missing = [k for k in result.missing_keys if k in expected]
+        unexpected = result.unexpected_keys
+    problems = [
+        f"{what} {keys[:5]}"
+        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong))
+        if keys
+    ]
     if problems:
-        name = getattr(model, "config", {}).get("name")
         raise CheckpointError(f"{path}: state dict does not fit model {name!r}: " + "; ".join(problems))
 
 

@@ -206,11 +206,12 @@ class DynamicASD(nn.Module):
     ``bits`` bits on [0, 1] (steps of 1 / (2**bits - 1)).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, bits: int = 4):
+    def __init__(self, channels: int, reduction: int = 16, bits: int = 4, spatial: bool = True):
         super().__init__()
         hidden = max(1, channels // reduction)
         self.in_quant = qnn.QuantIdentity(return_quant_tensor=False)
-        self.gap_quant = qnn.QuantIdentity(return_quant_tensor=False)
+        # (N, C) inputs of fully connected layers have nothing to pool.
+        self.gap_quant = qnn.QuantIdentity(return_quant_tensor=False) if spatial else None
         self.fc1 = qnn.QuantLinear(channels, hidden, bias=False, weight_bit_width=bits)
         self.relu = qnn.QuantReLU(bit_width=bits)
         self.fc2 = qnn.QuantLinear(hidden, channels, bias=False, weight_bit_width=bits)
@@ -220,7 +221,7 @@ class DynamicASD(nn.Module):
 
     def forward(self, a: Tensor) -> Tensor:
         q = self.in_quant(a)
-        g = self.gap_quant(q.mean(dim=(2, 3))) if q.dim() == 4 else q
+        g = q if self.gap_quant is None else self.gap_quant(q.mean(dim=(2, 3)))
         s = self.shift_quant(torch.sigmoid(self.fc2(self.relu(self.fc1(g)))))
         return q + s.view(s.shape + (1,) * (q.dim() - 2))
 
@@ -241,12 +242,13 @@ class BinaryAct(qnn.QuantIdentity):
         super().__init__(act_quant=BipolarActEDE, return_quant_tensor=False)
 
 
-def make_asd(kind: str, channels: int) -> nn.Module:
-    """The ASD module for ``kind`` in {"none", "static", "dynamic"}."""
+def make_asd(kind: str, channels: int, spatial: bool = True) -> nn.Module:
+    """The ASD module for ``kind`` in {"none", "static", "dynamic"}; ``spatial``
+    is False for the (N, C) activations of fully connected layers."""
     if kind == "none":
         return nn.Identity()
     if kind == "static":
         return StaticASD(channels)
     if kind == "dynamic":
-        return DynamicASD(channels)
+        return DynamicASD(channels, spatial=spatial)
     raise ValueError(f"asd must be 'none', 'static' or 'dynamic', got {kind!r}")

@@ -40,8 +40,8 @@ class ModelConfig:
 class BinaryActivation(nn.Sequential):
     """Optional ASD shift, then the bipolar sign."""
 
-    def __init__(self, channels: int, asd: str):
-        super().__init__(make_asd(asd, channels), BinaryAct())
+    def __init__(self, channels: int, asd: str, spatial: bool = True):
+        super().__init__(make_asd(asd, channels, spatial), BinaryAct())
 
 
 class OutputScale(nn.Module):
@@ -100,7 +100,7 @@ def _conv_net(name, cfg, convs, fcs, padding=0, pool_first=False):
         raise ValueError(f"{name}: image_size {cfg.image_size} is too small for its convolutions")
     classifier, width = [], ch * size * size
     for h in fcs:
-        classifier += [WSDQuantLinear(width, h, wsd=cfg.wsd), nn.BatchNorm1d(h), BinaryActivation(h, cfg.asd)]
+        classifier += [WSDQuantLinear(width, h, wsd=cfg.wsd), nn.BatchNorm1d(h), BinaryActivation(h, cfg.asd, spatial=False)]
         width = h
     classifier.append(WSDQuantLinear(width, cfg.num_classes, wsd=cfg.wsd, weight_bits=cfg.last_bits))
     return SDBNN(name, cfg, nn.Sequential(*layers), nn.Sequential(*classifier))
@@ -112,7 +112,7 @@ def _mlp(name, cfg, hidden, layers=3):
     for i in range(layers):
         bits = cfg.first_bits if i == 0 else 1
         body += [WSDQuantLinear(width, hidden, wsd=cfg.wsd, weight_bits=bits), nn.BatchNorm1d(hidden),
-                 BinaryActivation(hidden, cfg.asd)]
+                 BinaryActivation(hidden, cfg.asd, spatial=False)]
         width = hidden
     body.append(WSDQuantLinear(width, cfg.num_classes, wsd=cfg.wsd, weight_bits=cfg.last_bits))
     return SDBNN(name, cfg, nn.Identity(), nn.Sequential(*body))

@@ -8,10 +8,12 @@ every epoch. Each epoch is evaluated on the test split and logged to
 ``OUT/log.csv`` and ``OUT/log.json``; ``OUT/last.pt`` is written every epoch and
 ``OUT/best.pt`` whenever the test accuracy improves.
 
-Resuming (``--resume``) is exact: besides weights, optimizer, scheduler and epoch,
-all randomness of an epoch (shuffling, augmentation) is seeded from
-(seed, epoch, rank), so a resumed run ends with the same weights as an
-uninterrupted one (on CPU; GPU kernels may not be deterministic).
+Resuming (``--resume``) is exact: the checkpoint holds weights, optimizer,
+scheduler, epoch and the state of Brevitas scales still collecting statistics,
+and all randomness of an epoch (shuffling, augmentation, DataLoader workers) is
+seeded from (seed, epoch, rank) instead of carried over, so a resumed run ends
+with the same weights as an uninterrupted one (on CPU; GPU kernels may not be
+deterministic).
 
 Under ``torchrun`` (RANK / WORLD_SIZE set) it trains with DistributedDataParallel
 (gloo on CPU, nccl on CUDA), each rank on its share of the training set; every
@@ -35,10 +37,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, check_state_dict, read_checkpoint, save_checkpoint, unwrap
-from .data import DATASETS, get_loaders
+from .checkpoint import (
+    CheckpointError,
+    load_state_dict_checked,
+    read_checkpoint,
+    restore_runtime_stats,
+    save_checkpoint,
+    unwrap,
+)
+from .data import DATASETS, DatasetError, get_loaders
 from .layers import ede_schedule, set_ede
-from .models import get_model
+from .models import UnknownModelError, get_model
 
 LOG_FIELDS = ("epoch", "lr", "k", "t", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 
@@ -150,15 +159,9 @@ def train(
             te = evaluate(unwrap(net), test_loader, device)
             row = dict(epoch=epoch, lr=lr_now, k=k, t=t, train_loss=tr["loss"], train_acc=tr["acc"],
                        test_loss=te["loss"], test_acc=te["acc"], seconds=time.time() - t0)
-            improved = all(row["test_acc"] > h["test_acc"] for h in history)
             history.append(row)
             if rank == 0:
-                _write_logs(out, history)
-                extra = dict(args=args, history=history, metrics=row)
-                save_checkpoint(out / "last.pt", net, optimizer, scheduler, epoch, extra)
-                if improved:
-                    save_checkpoint(out / "best.pt", net, optimizer, scheduler, epoch, extra)
-                print(_format_row(row), flush=True)
+                _save_epoch(out, history, net, optimizer, scheduler, args)
         if not history:
             raise ValueError(f"nothing to train: epochs={epochs}")
         best = max(history, key=lambda h: h["test_acc"])
@@ -252,11 +255,22 @@ def _resume(path: Path, net, optimizer, scheduler, args: dict) -> list:
             raise CheckpointError(f"{path} was trained with {key}={saved.get(key)!r}, now {args[key]!r}")
     if ckpt["optimizer"] is None or ckpt["scheduler"] is None:
         raise CheckpointError(f"{path} has no optimizer/scheduler state to resume from")
-    check_state_dict(net, ckpt["state_dict"], path)
-    net.load_state_dict(ckpt["state_dict"])
+    load_state_dict_checked(net, ckpt["state_dict"], path)
+    restore_runtime_stats(net, ckpt.get("runtime_stats", {}))
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     return list(ckpt["extra"]["history"])
+
+
+def _save_epoch(out: Path, history: list, net, optimizer, scheduler, args: dict) -> None:
+    """Write the logs and last.pt, and best.pt if this epoch beat all earlier ones."""
+    row = history[-1]
+    _write_logs(out, history)
+    extra = dict(args=args, history=history, metrics=row)
+    save_checkpoint(out / "last.pt", net, optimizer, scheduler, row["epoch"], extra)
+    if all(row["test_acc"] > h["test_acc"] for h in history[:-1]):
+        save_checkpoint(out / "best.pt", net, optimizer, scheduler, row["epoch"], extra)
+    print(_format_row(row), flush=True)
 
 
 def _write_logs(out: Path, history: list) -> None:
@@ -275,4 +289,7 @@ def _format_row(row: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (DatasetError, CheckpointError, UnknownModelError, FileExistsError) as e:
+        sys.exit(f"error: {e}")  # a user's mistake: the message, not a traceback

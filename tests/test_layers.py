@@ -121,3 +121,12 @@ def test_dynamic_asd_shift_is_quantised_in_unit_interval_and_input_dependent():
 def test_make_asd_refuses_unknown_kind():
     with pytest.raises(ValueError, match="asd must be"):
         make_asd("sometimes", 4)
+
+
+def test_dynamic_asd_on_fc_activations_is_per_sample_without_pooling():
+    torch.manual_seed(0)
+    asd = DynamicASD(32, spatial=False).eval()
+    assert asd.gap_quant is None
+    a = torch.randn(3, 32) * torch.tensor([[1.0], [2.0], [3.0]])
+    shift = asd(a) - asd.in_quant(a)
+    assert shift.shape == (3, 32) and not torch.equal(shift[0], shift[2])
