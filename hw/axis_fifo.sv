@@ -30,7 +30,7 @@ module axis_fifo #(
     $error("axis_fifo %m: DEPTH=%0d must be >= 2", DEPTH);
   end
 
-  localparam int PTR_WIDTH = $clog2(DEPTH);
+  localparam int PTR_WIDTH = (DEPTH > 1) ? $clog2(DEPTH) : 1;
   localparam int CNT_WIDTH = $clog2(DEPTH + 1);
   localparam logic [PTR_WIDTH-1:0] LAST_PTR = PTR_WIDTH'(DEPTH - 1);
 
