@@ -39,6 +39,20 @@ def test_roundtrip_rebuilds_the_same_model(saved, model):
     assert ckpt["scheduler"]["T_max"] == 5
 
 
+@pytest.mark.parametrize("steps", [0, 3])
+def test_dynamic_asd_roundtrip_while_brevitas_collects_statistics(tmp_path, steps):
+    """Brevitas adds runtime-statistics scales to the state dict only once trained."""
+    torch.manual_seed(0)
+    net = get_model("digits_cnv", asd="dynamic")
+    for _ in range(steps):
+        net(torch.rand(16, 1, 8, 8))
+    save_checkpoint(tmp_path / "dyn.pt", net)
+    stats = read_checkpoint(tmp_path / "dyn.pt")["runtime_stats"]
+    assert max(s["counter"] for s in stats.values()) == steps
+    x = torch.rand(8, 1, 8, 8)
+    assert torch.equal(load_checkpoint(tmp_path / "dyn.pt")(x), net.eval()(x))
+
+
 def test_missing_file_says_how_to_get_one(tmp_path):
     with pytest.raises(CheckpointError, match="python -m quant_models.train") as err:
         load_checkpoint(tmp_path / "nope.pt")
