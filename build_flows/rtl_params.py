@@ -20,6 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 
 MODES = {"xnor": 0, "int_bipolar": 1, "int_int": 2}
+MEM_STYLES = ("auto", "block", "distributed")
+# hw/mvtu.sv's "auto" memory rule: block RAM when depth > 128 words (FINN's
+# calc_wmem() > 128 rule for embedded weights) and depth * width >= 4096 bits.
+AUTO_BLOCK_MIN_DEPTH = 129
+AUTO_BLOCK_MIN_BITS = 4096
+
+
+def resolve_mem_style(style: str, depth: int, width: int) -> str:
+    """"block" or "distributed": what hw/mvtu.sv builds for a memory of this shape."""
+    if style != "auto":
+        return style
+    block = depth >= AUTO_BLOCK_MIN_DEPTH and depth * width >= AUTO_BLOCK_MIN_BITS
+    return "block" if block else "distributed"
 
 
 class RTLParamError(ValueError):
@@ -78,6 +91,9 @@ class MVTUConfig:
     w_width: int = 1
     n_thres: int = 1  # 0: no activation
     acc_width: int | None = None  # None: smallest that holds every accumulator
+    # weight / threshold memory: "auto", "block" (block RAM) or "distributed" (LUTs)
+    mem_style: str = "auto"
+    thres_mem_style: str = "auto"
 
     def validate(self) -> "MVTUConfig":
         _check_positive("mvtu", MW=self.mw, MH=self.mh, SIMD=self.simd, PE=self.pe)
@@ -95,6 +111,10 @@ class MVTUConfig:
             raise RTLParamError(f"mvtu: w_width={self.w_width} must be in 2..8 in int_int mode")
         if self.n_thres < 0:
             raise RTLParamError(f"mvtu: n_thres={self.n_thres} must be >= 0 (0 = no activation)")
+        for name in ("mem_style", "thres_mem_style"):
+            if getattr(self, name) not in MEM_STYLES:
+                raise RTLParamError(f"mvtu: {name}={getattr(self, name)!r} must be one of "
+                                    f"{list(MEM_STYLES)}")
         need = self.min_acc_width()
         if self.acc_width is not None and not need <= self.acc_width <= 64:
             raise RTLParamError(f"mvtu: acc_width={self.acc_width} too small or > 64; "
@@ -144,13 +164,26 @@ class MVTUConfig:
     def cycles_per_vector(self) -> int:
         return (self.mh // self.pe) * (self.mw // self.simd)
 
+    def weight_mem_style(self) -> str:
+        """"block" or "distributed": the weight memory hw/mvtu.sv builds."""
+        return resolve_mem_style(self.mem_style, self.cycles_per_vector(),
+                                 self.pe * self.simd * self.w_width)
+
+    def thres_mem_style_resolved(self) -> str | None:
+        """"block" or "distributed" for the threshold memory; None without thresholds."""
+        if not self.n_thres:
+            return None
+        return resolve_mem_style(self.thres_mem_style, self.mh // self.pe,
+                                 self.pe * self.n_thres * self.acc_bits)
+
     def verilog_params(self) -> dict:
         self.validate()
         return {"MW": self.mw, "MH": self.mh, "SIMD": self.simd, "PE": self.pe,
                 "MODE": MODES[self.mode], "IN_WIDTH": self.in_width,
                 "IN_SIGNED": int(self.in_signed), "W_WIDTH": self.w_width,
                 "ACC_WIDTH": self.acc_bits, "N_THRES": self.n_thres,
-                "WEIGHT_FILE": "weights.mem", "THRESH_FILE": "thresholds.mem"}
+                "WEIGHT_FILE": "weights.mem", "THRESH_FILE": "thresholds.mem",
+                "MEM_STYLE": self.mem_style, "THRES_MEM_STYLE": self.thres_mem_style}
 
     def check_weights(self, weights: np.ndarray) -> np.ndarray:
         """W[MH, MW] as int64; xnor mode takes binary {0,1} or bipolar {-1,+1}."""

@@ -1,0 +1,189 @@
+"""build_flows/build.py end to end (digits_cnv, tfc) and every user error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from build_flows.build import main, run_build
+from build_flows.build_config import DEFAULT_CHECKPOINT, BuildConfig
+from build_flows.build_errors import (DoesNotFitError, FoldingError, InputShapeError,
+                                      ModelInputError, NonBinaryActivationError,
+                                      UnsupportedLayerError)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def digits_ckpt(tmp_path_factory) -> Path:
+    """The embedded checkpoint, or a quickly trained one until it exists."""
+    if DEFAULT_CHECKPOINT.exists():
+        return DEFAULT_CHECKPOINT
+    from quant_models.train import main as train_main
+    out = tmp_path_factory.mktemp("digits_ckpt")
+    train_main(["--model", "digits_cnv", "--dataset", "digits", "--epochs", "2", "--out", str(out)])
+    return out / "last.pt"
+
+
+def untrained(tmp_path: Path, name: str, **cfg) -> Path:
+    from quant_models import get_model
+    from quant_models.checkpoint import save_checkpoint
+    path = tmp_path / f"{name}.pt"
+    save_checkpoint(path, get_model(name, **cfg))
+    return path
+
+
+def test_default_digits_build_bit_exact(digits_ckpt, tmp_path, capsys):
+    out = tmp_path / "b"
+    rc = main(["--board", "pynq-z2", "--checkpoint", str(digits_ckpt), "--verify-images", "40",
+               "--out", str(out)])
+    assert rc == 0
+    r = json.loads((out / "report.json").read_text())
+    assert {"board", "clock_mhz", "fits_board", "resources", "sim", "layers"} <= set(r)
+    assert r["board"] == "pynq-z2" and r["fits_board"] is True
+    assert set(r["resources"]) == {"LUT", "FF", "BRAM36", "DSP"}
+    sim = r["sim"]
+    assert sim["frames"] == 40
+    assert sim["mismatches"] == 0 and sim["mismatches_back_pressure"] == 0
+    assert abs(sim["cycles_per_frame"] - sim["expected_cycles_per_frame"]) <= 0.02 * sim["expected_cycles_per_frame"]
+    assert sim["latency_cycles"] > 0 and sim["fps_at_clock"] > 0
+    for layer in r["layers"]:
+        assert {"name", "op", "PE", "SIMD", "expected_cycles", "resources"} <= set(layer)
+    folding = json.loads((out / "folding_config.json").read_text())
+    assert "Defaults" in folding and any(k.startswith("MVAU") for k in folding)
+    assert "<svg" in (out / "report.html").read_text()
+    assert "0 mismatches" in capsys.readouterr().out
+
+
+def test_folding_json_round_trip(digits_ckpt, tmp_path):
+    folding = {"Defaults": {}, "MVAU_0": {"PE": 32, "SIMD": 1}, "MVAU_1": {"PE": 4, "SIMD": 32},
+               "MVAU_2": {"PE": 2, "SIMD": 64}, "MVAU_3": {"PE": 2, "SIMD": 8},
+               "Pool_0": {"PE": 4}, "LabelSelect_0": {"PE": 2}}
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps(folding))
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, verify_images=12,
+                      out=tmp_path / "b", yosys=False)
+    state = run_build(cfg)
+    assert state.sim["mismatches"] == 0
+    written = json.loads((tmp_path / "b" / "folding_config.json").read_text())
+    for name, attrs in folding.items():
+        for k, v in attrs.items():
+            assert written[name][k] == v
+
+
+def test_tfc_end_to_end(tmp_path):
+    cfg = BuildConfig(board="pynq-z2", model="tfc", checkpoint=untrained(tmp_path, "tfc"),
+                      verify_images=20, dataset="random", out=tmp_path / "b", yosys=False)
+    state = run_build(cfg)
+    assert state.sim["mismatches"] == 0
+    assert abs(state.sim["cycles_per_frame"] - state.sim["expected_cycles_per_frame"]) \
+        <= 0.02 * state.sim["expected_cycles_per_frame"]
+
+
+# ---------------------------------------------------------------------------
+# user errors: one clear message, no traceback, exit status 2
+
+
+def test_cli_missing_checkpoint_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "build_flows" / "build.py"), "--board", "pynq-z2",
+                           "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "b")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "nope.pt" in errors[0] and "not found" in errors[0]
+
+
+def test_cli_help():
+    proc = subprocess.run([sys.executable, str(REPO / "build_flows" / "build.py"), "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "--target-fps" in proc.stdout and "--folding" in proc.stdout
+
+
+def test_missing_onnx(tmp_path):
+    with pytest.raises(ModelInputError, match="missing.onnx"):
+        run_build(BuildConfig(board="pynq-z2", onnx=tmp_path / "missing.onnx", out=tmp_path / "b"))
+
+
+def test_wrong_input_shape(tmp_path):
+    cfg = BuildConfig(board="pynq-z2", model="tfc", checkpoint=untrained(tmp_path, "tfc"),
+                      dataset="digits", out=tmp_path / "b")
+    with pytest.raises(InputShapeError, match=r"\(1, 8, 8\).*\(1, 28, 28\)"):
+        run_build(cfg)
+
+
+def test_folding_that_does_not_divide(digits_ckpt, tmp_path):
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps({"Defaults": {}, "MVAU_1": {"PE": 5, "SIMD": 32}}))
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
+    with pytest.raises(FoldingError, match=r"MVAU_1: PE=5 does not divide MH=32"):
+        run_build(cfg)
+
+
+def test_folding_simd_must_divide_channels(digits_ckpt, tmp_path):
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps({"MVAU_1": {"PE": 1, "SIMD": 96}}))
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
+    with pytest.raises(FoldingError, match=r"MVAU_1: SIMD=96 does not divide its 32 input channels"):
+        run_build(cfg)
+
+
+def test_folding_unknown_layer(digits_ckpt, tmp_path):
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps({"Defaults": {}, "MVAU_9": {"PE": 1, "SIMD": 1}}))
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
+    with pytest.raises(FoldingError, match=r"unknown layer\(s\) \['MVAU_9'\]"):
+        run_build(cfg)
+
+
+def test_design_too_big(tmp_path):
+    cfg = BuildConfig(board="pynq-z2", model="tfc", checkpoint=untrained(tmp_path, "tfc"),
+                      target_fps=1e9, dataset="random", verify_images=4, out=tmp_path / "b")
+    with pytest.raises(DoesNotFitError, match=r"does not fit pynq-z2.*lower --target-fps"):
+        run_build(cfg)
+
+
+def test_unsupported_layer(tmp_path):
+    ckpt = untrained(tmp_path, "resnet20", image_size=8, in_channels=1, first_bits=1, last_bits=1)
+    cfg = BuildConfig(board="pynq-z2", model="resnet20", checkpoint=ckpt,
+                      dataset="random", verify_images=4, out=tmp_path / "b")
+    with pytest.raises((UnsupportedLayerError, NonBinaryActivationError)):
+        run_build(cfg)
+
+
+def test_non_binary_activations(tmp_path):
+    """A 2-bit activation between two layers (QONNX Quant edited into the graph)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from quant_models import get_model
+    from quant_models.export import export_qonnx
+    model = export_qonnx(get_model("tfc").eval(), tmp_path / "tfc.onnx")
+    model = _make_activation_2bit(model)
+    model.save(str(tmp_path / "tfc_a2.onnx"))
+    cfg = BuildConfig(board="pynq-z2", onnx=tmp_path / "tfc_a2.onnx", dataset="random",
+                      verify_images=2, out=tmp_path / "b")
+    with pytest.raises(NonBinaryActivationError, match="binary"):
+        run_build(cfg)
+    assert isinstance(model, ModelWrapper)
+
+
+def _make_activation_2bit(model):
+    """Replace the second BipolarQuant on activations by a signed 2-bit Quant."""
+    import numpy as np
+    from onnx import helper
+    acts = [n for n in model.graph.node if n.op_type == "BipolarQuant"
+            and model.get_initializer(n.input[0]) is None]
+    node = acts[1]
+    idx = list(model.graph.node).index(node)
+    names = [node.input[1] + "_zp", node.input[1] + "_bw"]
+    model.set_initializer(names[0], np.array(0.0, dtype=np.float32))
+    model.set_initializer(names[1], np.array(2.0, dtype=np.float32))
+    quant = helper.make_node("Quant", [node.input[0], node.input[1], *names], list(node.output),
+                             domain="qonnx.custom_op.general", name=node.name + "_a2",
+                             signed=1, narrow=0, rounding_mode="ROUND")
+    model.graph.node.remove(node)
+    model.graph.node.insert(idx, quant)
+    return model
