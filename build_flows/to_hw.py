@@ -93,15 +93,13 @@ class RemoveIdentityThresholds(Transformation):
 
 
 def streamline_for_hw(model: ModelWrapper) -> ModelWrapper:
-    """TopK at the end, the lead's streamline, then the layout passes that bring
-    max-pools into NHWC and fold the pixel requantiser and the output scale."""
+    """TopK at the end, the shared streamline, then fold the pixel requantiser
+    and the output scale into the TopK."""
     import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
 
     model = model.transform(InsertTopK(k=1))
     model = streamline(model)
-    for t in (MakeMaxPoolNHWC(), absorb.AbsorbConsecutiveTransposes(),
-              absorb.AbsorbScalarMulAddIntoTopK(), absorb.AbsorbScalarMulAddIntoTopK(),
+    for t in (absorb.AbsorbScalarMulAddIntoTopK(), absorb.AbsorbScalarMulAddIntoTopK(),
               RemoveIdentityThresholds()):
         model = tidy_up(model.transform(t))
     return model

@@ -19,14 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def digits_ckpt(tmp_path_factory) -> Path:
-    """The embedded checkpoint, or a quickly trained one until it exists."""
-    if DEFAULT_CHECKPOINT.exists():
-        return DEFAULT_CHECKPOINT
-    from quant_models.train import main as train_main
-    out = tmp_path_factory.mktemp("digits_ckpt")
-    train_main(["--model", "digits_cnv", "--dataset", "digits", "--epochs", "2", "--out", str(out)])
-    return out / "last.pt"
+def digits_ckpt() -> Path:
+    """The embedded default checkpoint."""
+    assert DEFAULT_CHECKPOINT.exists(), DEFAULT_CHECKPOINT
+    return DEFAULT_CHECKPOINT
 
 
 def untrained(tmp_path: Path, name: str, **cfg) -> Path:
