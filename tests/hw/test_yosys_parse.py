@@ -38,3 +38,25 @@ def test_yosys_elaborates(tmp_path, top, params, mems):
                            "proc; check -assert"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("style, bram", [("block", True), ("distributed", False)])
+def test_yosys_honours_mvtu_mem_style(tmp_path, style, bram):
+    """synth_xilinx puts the weights in a RAMB18 for "block" and in LUTs otherwise."""
+    cfg = MVTUConfig(16, 8, simd=4, pe=2, n_thres=3, mem_style=style)
+    for src in sources("mvtu"):
+        shutil.copy(src, tmp_path)
+    w = np.random.default_rng(0).integers(0, 2, (8, 16))  # constant weights would fold away
+    for name, text in cfg.mem_files(w, np.tile([1, 5, 9], (8, 1))).items():
+        (tmp_path / name).write_text(text)
+    # hierarchy -chparam cannot decode string values; chparam -set can
+    sets = " ".join(f'-set {k} "{v}"' if isinstance(v, str) else f"-set {k} {v}"
+                    for k, v in cfg.verilog_params().items())
+    proc = subprocess.run([str(YOSYS), "-q", "-p",
+                           f"read_verilog -sv {' '.join(s.name for s in sources('mvtu'))}; "
+                           f"chparam {sets} mvtu; hierarchy -check -top mvtu; "
+                           "synth_xilinx -family xc7 -flatten -top mvtu; "
+                           "tee -q -o stat.txt stat"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("RAMB18E1" in (tmp_path / "stat.txt").read_text()) == bram
