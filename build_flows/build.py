@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -163,6 +164,11 @@ def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
     from build_flows import to_hw
     to_hw.init_finn_settings()
     model = to_hw.streamline_for_hw(to_hw.prepare_pixel_input(state.qonnx))
+    model, table = to_hw.split_host_table(model)
+    if table is not None:  # a non-identity pixel requantiser runs on the host
+        state.pixels = to_hw.apply_host_table(state.pixels, table)
+        say(f"[streamline] pixel requantiser -> host table, accelerator takes "
+            f"{model.get_tensor_datatype(model.graph.input[0].name).name}")
     to_hw.check_streamlined(model)
     model.save(str(cfg.out / "model_streamlined.onnx"))
     state.hw = model
@@ -238,15 +244,22 @@ def _frames(state: BuildState, n: int | None = None) -> np.ndarray:
 
 def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     """Verilator: free-running (throughput) and with random back-pressure and
-    input gaps; every class checked against the reference."""
+    input gaps; every class checked against the reference. With --waves both
+    runs dump waveforms to OUT/waves/ and a mismatch is localised (with the
+    per-layer runs' waveforms) but does not stop the build."""
     from build_flows import rtl_backend, stitched_sim
     chain = rtl_backend.with_fifos(state.layers, state.fifo_depths)
     frames = _frames(state)
     words = stitched_sim.words_per_frame(state.numel[-1], chain[-1].out_width, chain[-1].out_elem_bits)
+    waves = cfg.out / "waves" if cfg.waves else None
+    if waves:
+        shutil.rmtree(waves, ignore_errors=True)  # no stale per-layer dumps of an earlier build
     t = time.time()
-    free = stitched_sim.run_stitched(chain, cfg.out / "rtl", frames, state.numel[-1], 0.0, cfg.seed)
+    free = stitched_sim.run_stitched(chain, cfg.out / "rtl", frames, state.numel[-1], 0.0, cfg.seed,
+                                     trace=waves / f"free_running{WAVES_SUFFIX}" if waves else None)
     stressed = stitched_sim.run_stitched(chain, cfg.out / "rtl", frames, state.numel[-1],
-                                         cfg.stall_prob, cfg.seed + 1)
+                                         cfg.stall_prob, cfg.seed + 1,
+                                         trace=waves / f"back_pressure{WAVES_SUFFIX}" if waves else None)
     ii, latency = stitched_sim.measure(free, words)
     expected = max(st.expected_cycles for st in state.layers)
     ref = state.ref_classes.reshape(-1)
@@ -260,20 +273,31 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
                  "accuracy": (float((ref == state.labels).mean()) if (state.labels >= 0).all() else None)}
     say(f"[sim] {len(frames)} frames, {mism[0]} / {mism[1]} mismatches (free / back-pressure), "
         f"II {ii:.1f} cycles (analytic {expected}), latency {latency} cycles ({time.time() - t:.1f} s)")
+    bad = int(np.argmax(np.logical_or(free.outputs[:, 0] != ref, stressed.outputs[:, 0] != ref)))
     if max(mism) and not cfg.waves:
-        bad = int(np.argmax(np.logical_or(free.outputs[:, 0] != ref, stressed.outputs[:, 0] != ref)))
         raise SimulationMismatchError(_localise(state, bad))
+    if waves:
+        if max(mism):
+            msg = _localise(state, bad, waves / "layers")
+            state.sim["mismatch"] = msg
+            say(f"[sim] MISMATCH (kept going for --waves): {msg}")
+        state.sim["waves"] = sorted(str(f.relative_to(cfg.out)) for f in waves.rglob(f"*{WAVES_SUFFIX}"))
+        say("[sim] waveforms: " + ", ".join(state.sim["waves"]) + f" in {cfg.out}")
     return state
 
 
-def _localise(state: BuildState, frame: int) -> str:
+WAVES_SUFFIX = ".vcd"  # --waves format; ".fst" needs the zlib and lz4 headers (no lz4 here)
+
+
+def _localise(state: BuildState, frame: int, waves_dir: Path | None = None) -> str:
     from qonnx.core.onnx_exec import execute_onnx
     from build_flows import stitched_sim
     hw = state.hw
     iname = hw.graph.input[0].name
     x = _frames(state, frame + 1)[frame:frame + 1].reshape(hw.get_tensor_shape(iname))
     ctx = execute_onnx(hw, {iname: x.astype(np.float32)}, return_full_exec_context=True)
-    found = stitched_sim.first_bad_layer(state.layers, ctx)
+    found = stitched_sim.first_bad_layer(state.layers, ctx, waves_dir=waves_dir,
+                                         waves_suffix=WAVES_SUFFIX)
     where = (f"first differing layer: {found[0].name} ({found[0].module}), {found[1]}" if found
              else "every layer alone matches the HW graph: check the stitching / FIFOs")
     return (f"hardware output differs from the reference on image {frame}; {where}")
@@ -330,6 +354,8 @@ def summary(state: BuildState, cfg: BuildConfig, wall: float) -> str:
         f"latency {s['latency_cycles']} cycles",
         f"   resources  : LUT {r['LUT']:,}/{b.LUT:,}  FF {r['FF']:,}/{b.FF:,}  "
         f"BRAM36 {r['BRAM36']}/{b.BRAM36}  DSP {r['DSP']}/{b.DSP}",
+        *(["   waveforms  : " + ", ".join(str(cfg.out / w) for w in s["waves"])] if s.get("waves") else []),
+        *([f"   MISMATCH   : {s['mismatch']}"] if s.get("mismatch") else []),
         f"   wall time  : {wall:.1f} s",
     ])
 
@@ -349,7 +375,9 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--dataset", help="digits, mnist, cifar10 or random (default: from the input shape)")
     p.add_argument("--data-dir", type=Path, help="dataset folder (mnist, cifar10)")
     p.add_argument("--out", type=Path, help="artefact directory (default build/<model>)")
-    p.add_argument("--waves", action="store_true", help="keep going on a mismatch (no waveform dump yet)")
+    p.add_argument("--waves", action="store_true",
+                   help="dump VCD waveforms of the verification simulations to OUT/waves/ (and of the "
+                        "per-layer runs on a mismatch, which then does not stop the build)")
     p.add_argument("--no-yosys", action="store_true",
                    help="estimate with FINN's analytic models only (skips Yosys synthesis)")
     a = p.parse_args(argv)

@@ -41,7 +41,7 @@ class BuildConfig:
     dataset: str | None = None  # digits / mnist / cifar10 / random; default from input shape
     data_dir: Path | None = None  # dataset folder (mnist, cifar10)
     out: Path | None = None  # artefact directory; default build/<model name>
-    waves: bool = False  # also dump an FST waveform of the first simulated frames
+    waves: bool = False  # VCD waveforms of the verification runs in out/waves; mismatch not fatal
     fifo_margin: int = 2  # words added to each FIFO's measured maximum occupancy
     stall_prob: float = 0.3  # back-pressure / input-gap probability of the stressed run
     seed: int = 0  # verification image order and stall pattern

@@ -44,8 +44,9 @@ class StitchedRun:
 
 def run_stitched(chain: list[Stage], rtl_dir: Path, frames: np.ndarray, out_numel: int,
                  stall_prob: float = 0.0, seed: int = 0, monitor: bool = False,
-                 timeout_cycles: int = 200_000) -> StitchedRun:
-    """Simulate the chain on frames (N, ...) of input elements."""
+                 timeout_cycles: int = 200_000, trace: Path | None = None) -> StitchedRun:
+    """Simulate the chain on frames (N, ...) of input elements; trace: also dump
+    a waveform of the run to this file (.vcd or .fst, see verilator_sim)."""
     first, last = chain[0], chain[-1]
     n = len(frames)
     occ_file = None
@@ -60,7 +61,8 @@ def run_stitched(chain: list[Stage], rtl_dir: Path, frames: np.ndarray, out_nume
                    first.in_width, last.out_width,
                    n * words_per_frame(out_numel, last.out_width, last.out_elem_bits),
                    in_gap_prob=stall_prob, out_stall_prob=stall_prob, seed=seed,
-                   timeout_cycles=timeout_cycles, mem_files=rtl_backend.mem_files(chain))
+                   timeout_cycles=timeout_cycles, mem_files=rtl_backend.mem_files(chain),
+                   trace=trace)
     occupancy = None
     if monitor:
         lines = Path(occ_file).read_text().splitlines()
@@ -99,16 +101,26 @@ def measure(run: StitchedRun, out_words_per_frame: int) -> tuple[float, int]:
     return ii, latency
 
 
+def layer_waves_file(waves_dir: Path, index: int, st: Stage, suffix: str = ".vcd") -> Path:
+    """Where first_bad_layer puts the waveform of layer `index` run alone."""
+    return Path(waves_dir) / f"layer{index:02d}_{st.name}{suffix}"
+
+
 def first_bad_layer(layers: list[Stage], context: dict[str, np.ndarray],
-                    seed: int = 0) -> tuple[Stage, str] | None:
+                    seed: int = 0, waves_dir: Path | None = None,
+                    waves_suffix: str = ".vcd") -> tuple[Stage, str] | None:
     """Simulate each layer alone (wrapped in a one-stage top) on its golden
     input, the FINN HW graph executed in NumPy; return the first layer whose
-    output stream differs, with the first differing element."""
-    for st in layers:
+    output stream differs, with the first differing element. With waves_dir,
+    each isolation run up to that layer leaves its waveform there
+    (layer_waves_file)."""
+    for i, st in enumerate(layers):
         x, want = context[st.in_tensor], context[st.out_tensor].astype(np.int64).reshape(-1)
         with tempfile.TemporaryDirectory(prefix="sdbnn-layer-") as tmp:
             try:
-                run = run_stitched([st], Path(tmp), x.reshape(1, -1), want.size, seed=seed)
+                trace = layer_waves_file(waves_dir, i, st, waves_suffix) if waves_dir else None
+                run = run_stitched([st], Path(tmp), x.reshape(1, -1), want.size, seed=seed,
+                                   trace=trace)
             except SimStallError as e:
                 return st, f"stalled: {e}"
         got = run.outputs.reshape(-1)
