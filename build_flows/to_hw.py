@@ -105,6 +105,50 @@ def streamline_for_hw(model: ModelWrapper) -> ModelWrapper:
     return model
 
 
+def split_host_table(model: ModelWrapper) -> tuple[ModelWrapper, np.ndarray | None]:
+    """A MultiThreshold right on the integer pixel input that is not the
+    identity (e.g. FINN's CNV: 8-bit Q1.7 quantiser of 2k/255 - 1) becomes a
+    host-side table: returns the graph without it (taking the table's output
+    type) and table[c, k - min] = value of pixel k on channel c; None (graph
+    unchanged) when there is no such node. FINN leaves this quantiser to the
+    host's pre-processing as well."""
+    from qonnx.custom_op.general.multithreshold import multithreshold
+
+    iname = model.graph.input[0].name
+    node = model.find_consumer(iname)
+    idt = model.get_tensor_datatype(iname)
+    if node is None or node.op_type != "MultiThreshold" or not idt.is_integer() or idt.bitwidth() > 8:
+        return model, None
+    inst = getCustomOp(node)
+    odt = model.get_tensor_datatype(node.output[0])
+    thr = model.get_initializer(node.input[1])
+    bias = inst.get_nodeattr("out_bias")
+    if (thr is None or inst.get_nodeattr("out_scale") != 1.0 or bias != int(bias)
+            or not odt.is_integer() or odt.bitwidth() > 8
+            or inst.get_nodeattr("data_layout") != "NCHW"):
+        return model, None
+    channels = model.get_tensor_shape(iname)[1]
+    levels = np.arange(idt.min(), idt.max() + 1, dtype=np.float32)
+    table = multithreshold(np.tile(levels, (1, channels, 1)), thr, 1.0, bias)[0]
+    if not (table == np.round(table)).all() or table.min() < odt.min() or table.max() > odt.max():
+        return model, None
+    model = copy.deepcopy(model)
+    node = model.find_consumer(iname)
+    for c in model.find_consumers(node.output[0]) or []:
+        for i, name in enumerate(c.input):
+            if name == node.output[0]:
+                c.input[i] = iname
+    model.graph.node.remove(node)
+    model.set_tensor_datatype(iname, odt)
+    return tidy_up(model), table.astype(np.int64)
+
+
+def apply_host_table(pixels: np.ndarray, table: np.ndarray, lo: int = 0) -> np.ndarray:
+    """The host's pre-processing: pixels (N, C, H, W) through table[c, k - lo]."""
+    c = np.arange(pixels.shape[1]).reshape(1, -1, 1, 1)
+    return table[c, pixels - lo]
+
+
 # ---------------------------------------------------------------------------
 # HW layers
 

@@ -1,0 +1,128 @@
+"""Simulation speed: frames per second of our cycle-accurate Verilator
+simulation of the stitched design versus finn-plus' Python execution
+(qonnx execute_onnx) of the same un-specialised, folded dataflow HW graph the
+build produces (model_hw.onnx), on the same images in the same run.
+
+    python benchmarks/sim_speed.py                  # digits_cnv and CNV
+    python benchmarks/sim_speed.py --models digits_cnv --frames 100
+
+Verilator is timed on the whole free-running run of N frames (process start,
+stream files, reading the outputs), with the model already compiled (the
+compile time is printed separately). FINN is timed on N execute_onnx calls.
+"steady FPS" is the simulated cycles per wall second over the measured II,
+i.e. without the pipeline fill that a run of few frames pays. A row prints its FPS only when both executions give the same class for every
+frame; otherwise it prints the disagreement instead of a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from build_flows import build as B  # noqa: E402
+from build_flows.build_config import BuildConfig, DEFAULT_CHECKPOINT  # noqa: E402
+
+DEFAULT_FRAMES = {"digits_cnv": 200, "cnv": 5}
+
+
+def cnv_checkpoint(path: Path) -> Path:
+    """Untrained CNV with randomised SD parameters (thresholds non-trivial)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from helpers import randomise_sd_parameters
+    from quant_models import get_model
+    from quant_models.checkpoint import save_checkpoint
+    save_checkpoint(path, randomise_sd_parameters(get_model("cnv")))
+    return path
+
+
+def prepare(model: str, frames: int, work: Path, target_fps: float | None):
+    """The build's steps up to FIFO sizing: the stitched design and its HW graph."""
+    if model == "digits_cnv":
+        cfg = BuildConfig(board="pynq-z2", checkpoint=DEFAULT_CHECKPOINT, verify_images=frames,
+                          out=work / model, yosys=False, target_fps=target_fps)
+    else:
+        cfg = BuildConfig(board="pynq-z2", model="cnv", checkpoint=cnv_checkpoint(work / "cnv.pt"),
+                          dataset="random", verify_images=frames, out=work / model, yosys=False,
+                          target_fps=target_fps or 3050)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    state = B.BuildState()
+    for step in (B.step_load, B.step_export, B.step_streamline, B.step_to_hw, B.step_rtl,
+                 B.step_size_fifos):
+        state = step(state, cfg)
+    return state, cfg
+
+
+def measure(model: str, frames: int, work: Path, target_fps: float | None) -> dict:
+    from qonnx.core.onnx_exec import execute_onnx
+    from build_flows import rtl_backend, stitched_sim
+    state, cfg = prepare(model, frames, work, target_fps)
+    chain = rtl_backend.with_fifos(state.layers, state.fifo_depths)
+    x = B._frames(state)
+    t = time.time()  # compile (or fetch from the cache) with two frames
+    stitched_sim.run_stitched(chain, cfg.out / "rtl", x[:2], state.numel[-1], 0.0, cfg.seed)
+    compile_s = time.time() - t
+    t = time.time()
+    run = stitched_sim.run_stitched(chain, cfg.out / "rtl", x, state.numel[-1], 0.0, cfg.seed,
+                                    timeout_cycles=10_000_000)
+    sim_s = time.time() - t
+    rtl_classes = run.outputs[:, 0]
+
+    hw = state.hw
+    iname, oname = hw.graph.input[0].name, hw.graph.output[0].name
+    shape = hw.get_tensor_shape(iname)
+    finn_classes = []
+    t = time.time()
+    for k in range(len(x)):
+        out = execute_onnx(hw, {iname: x[k:k + 1].reshape(shape).astype(np.float32)})[oname]
+        finn_classes.append(int(np.asarray(out).reshape(-1)[0]))
+    finn_s = time.time() - t
+    finn_classes = np.array(finn_classes)
+    disagree = int((finn_classes != rtl_classes).sum())
+    ref_bad = int((finn_classes != state.ref_classes.reshape(-1)).sum())
+    words = stitched_sim.words_per_frame(state.numel[-1], chain[-1].out_width, chain[-1].out_elem_bits)
+    ii, _ = stitched_sim.measure(run, words)
+    return {"model": model, "frames": len(x), "ii": ii, "compile_s": compile_s,
+            "sim_s": sim_s, "finn_s": finn_s, "disagree": disagree, "ref_bad": ref_bad,
+            "cycles": run.total_cycles}
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'model':12s} {'frames':>6s} {'II (cyc)':>9s} {'Verilator FPS':>14s} "
+            f"{'sim kcyc/s':>10s} {'steady FPS':>10s} {'FINN Python FPS':>16s} {'ratio':>9s}  notes")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if r["disagree"] or r["ref_bad"]:
+            lines.append(f"{r['model']:12s} {r['frames']:6d}  no figures: Verilator and FINN disagree "
+                         f"on {r['disagree']} frame(s), FINN and the reference on {r['ref_bad']}")
+            continue
+        v, f = r["frames"] / r["sim_s"], r["frames"] / r["finn_s"]
+        lines.append(f"{r['model']:12s} {r['frames']:6d} {r['ii']:9.0f} {v:14.1f} "
+                     f"{r['cycles'] / r['sim_s'] / 1e3:10.0f} {r['cycles'] / r['sim_s'] / r['ii']:10.1f} {f:16.2f} {v / f:8.1f}x  "
+                     f"classes agree; Verilator compile/cache {r['compile_s']:.1f} s not counted")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=["digits_cnv", "cnv"], choices=sorted(DEFAULT_FRAMES))
+    p.add_argument("--frames", type=int, help="frames per model (default: digits_cnv 200, cnv 5)")
+    p.add_argument("--target-fps", type=float, help="folding target (default: build default; CNV 3050)")
+    p.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
+    a = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="sdbnn-simspeed-") as tmp:
+        work = a.work or Path(tmp)
+        rows = [measure(m, a.frames or DEFAULT_FRAMES[m], work, a.target_fps) for m in a.models]
+    print(table(rows))
+    return 1 if any(r["disagree"] or r["ref_bad"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

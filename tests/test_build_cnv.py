@@ -1,0 +1,90 @@
+"""CNV-class builds: a reduced CNV (same layer kinds and 32x32 input as CNV,
+fewer channels) in `make test`, the full CNV and FINN's own CNV-W1A1 topology
+(brevitas_examples) as slow tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from build_flows.build import run_build
+from build_flows.build_config import BuildConfig
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _check(state, frames: int) -> None:
+    sim = state.sim
+    assert sim["frames"] == frames
+    assert sim["mismatches_free_running"] == 0 and sim["mismatches_back_pressure"] == 0
+    assert abs(sim["cycles_per_frame"] - sim["expected_cycles_per_frame"]) \
+        <= 0.02 * sim["expected_cycles_per_frame"]
+    assert sim["latency_cycles"] > 0
+
+
+def reduced_cnv_onnx(path: Path, seed: int = 0) -> Path:
+    """CNV's structure (3x3 valid convs, 2x2 max-pools, two hidden FC layers,
+    SD-BNN BN + static ASD + sign) with 1/8 of its channels, as QONNX. The
+    registry's cnv has no channel option and needs image_size 32, so the
+    reduced model is built from the same builder and exported directly."""
+    from helpers import randomise_sd_parameters
+    from quant_models.export import export_qonnx
+    from quant_models.models import ModelConfig, _conv_net
+    model = _conv_net("cnv_reduced", ModelConfig(), [8, 8, "P", 16, 16, "P", 32, 32], [64, 64])
+    randomise_sd_parameters(model, seed=seed)
+    export_qonnx(model, path)
+    return path
+
+
+def test_reduced_cnv_bit_exact(tmp_path):
+    onnx = reduced_cnv_onnx(tmp_path / "cnv_reduced.onnx")
+    cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=3,
+                      target_fps=25_000, out=tmp_path / "b", yosys=False)
+    state = run_build(cfg)
+    _check(state, 3)
+    ops = {layer.op for layer in state.layers}
+    assert {"MVAU", "MaxPool", "ConvolutionInputGenerator", "LabelSelect"} <= ops
+    assert len([st for st in state.layers if st.op == "MVAU"]) == 9  # 6 conv + 3 FC, as CNV
+
+
+def test_host_table_for_non_identity_pixel_quantiser():
+    """FINN's CNV quantises 2k/255 - 1 to Q1.7: not the identity on k, so the
+    build moves it to the host as a table (and the graph takes INT8)."""
+    import numpy as np
+    from build_flows.to_hw import apply_host_table
+    table = np.stack([np.arange(256) - 128, 127 - np.arange(256)])
+    px = np.array([[[[0, 255]], [[0, 255]]]])
+    assert apply_host_table(px, table).tolist() == [[[[-128, 127]], [[127, -128]]]]
+
+
+@pytest.mark.slow
+def test_full_cnv_at_finn_throughput(tmp_path):
+    """CNV (SD-BNN, randomised) at FINN's CNV-W1A1 throughput (3,050 FPS at 100 MHz)."""
+    from helpers import randomise_sd_parameters
+    from quant_models import get_model
+    from quant_models.checkpoint import save_checkpoint
+    ckpt = tmp_path / "cnv.pt"
+    save_checkpoint(ckpt, randomise_sd_parameters(get_model("cnv")))
+    cfg = BuildConfig(board="pynq-z2", model="cnv", checkpoint=ckpt, dataset="random",
+                      verify_images=3, target_fps=3050, out=tmp_path / "b", yosys=False)
+    state = run_build(cfg)
+    _check(state, 3)
+    assert state.sim["fps_at_clock"] >= 3050
+    r = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert r["fits_board"] is True
+
+
+@pytest.mark.slow
+def test_finn_cnv_w1a1_reference_topology(tmp_path):
+    """FINN's own CNV-W1A1 (brevitas_examples.bnn_pynq, untrained) through --onnx;
+    the reference is the QONNX execution of the exported file."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from finn_reference import export_finn_reference
+    onnx = export_finn_reference("cnv", tmp_path / "cnv_1w1a.onnx")
+    cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=3,
+                      target_fps=3050, out=tmp_path / "b", yosys=False)
+    state = run_build(cfg)
+    _check(state, 3)
