@@ -30,7 +30,7 @@ if __package__ in (None, ""):
 from build_flows import build as B  # noqa: E402
 from build_flows.build_config import BuildConfig, DEFAULT_CHECKPOINT  # noqa: E402
 
-DEFAULT_FRAMES = {"digits_cnv": 200, "cnv": 5}
+DEFAULT_FRAMES = {"digits_cnv": 200, "cnv": 20}
 
 
 def cnv_checkpoint(path: Path) -> Path:
@@ -60,18 +60,19 @@ def prepare(model: str, frames: int, work: Path, target_fps: float | None):
     return state, cfg
 
 
-def measure(model: str, frames: int, work: Path, target_fps: float | None) -> dict:
+def measure(model: str, frames: int, work: Path, target_fps: float | None, threads: int) -> dict:
     from qonnx.core.onnx_exec import execute_onnx
     from build_flows import rtl_backend, stitched_sim
     state, cfg = prepare(model, frames, work, target_fps)
     chain = rtl_backend.with_fifos(state.layers, state.fifo_depths)
     x = B._frames(state)
     t = time.time()  # compile (or fetch from the cache) with two frames
-    stitched_sim.run_stitched(chain, cfg.out / "rtl", x[:2], state.numel[-1], 0.0, cfg.seed)
+    stitched_sim.run_stitched(chain, cfg.out / "rtl", x[:2], state.numel[-1], 0.0, cfg.seed,
+                              threads=threads)
     compile_s = time.time() - t
     t = time.time()
     run = stitched_sim.run_stitched(chain, cfg.out / "rtl", x, state.numel[-1], 0.0, cfg.seed,
-                                    timeout_cycles=10_000_000)
+                                    timeout_cycles=10_000_000, threads=threads)
     sim_s = time.time() - t
     rtl_classes = run.outputs[:, 0]
 
@@ -91,7 +92,7 @@ def measure(model: str, frames: int, work: Path, target_fps: float | None) -> di
     ii, _ = stitched_sim.measure(run, words)
     return {"model": model, "frames": len(x), "ii": ii, "compile_s": compile_s,
             "sim_s": sim_s, "finn_s": finn_s, "disagree": disagree, "ref_bad": ref_bad,
-            "cycles": run.total_cycles}
+            "cycles": run.total_cycles, "threads": threads}
 
 
 def table(rows: list[dict]) -> str:
@@ -106,20 +107,24 @@ def table(rows: list[dict]) -> str:
         v, f = r["frames"] / r["sim_s"], r["frames"] / r["finn_s"]
         lines.append(f"{r['model']:12s} {r['frames']:6d} {r['ii']:9.0f} {v:14.1f} "
                      f"{r['cycles'] / r['sim_s'] / 1e3:10.0f} {r['cycles'] / r['sim_s'] / r['ii']:10.1f} {f:16.2f} {v / f:8.1f}x  "
-                     f"classes agree; Verilator compile/cache {r['compile_s']:.1f} s not counted")
+                     f"classes agree; {r['threads']} Verilator thread(s); compile/cache "
+                     f"{r['compile_s']:.1f} s not counted")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["digits_cnv", "cnv"], choices=sorted(DEFAULT_FRAMES))
-    p.add_argument("--frames", type=int, help="frames per model (default: digits_cnv 200, cnv 5)")
+    p.add_argument("--frames", type=int, help="frames per model (default: digits_cnv 200, cnv 20)")
     p.add_argument("--target-fps", type=float, help="folding target (default: build default; CNV 3050)")
     p.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
+    p.add_argument("--sim-threads", type=int, default=2,
+                   help="Verilator model threads (default 2; use 1 on a busy machine)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sdbnn-simspeed-") as tmp:
         work = a.work or Path(tmp)
-        rows = [measure(m, a.frames or DEFAULT_FRAMES[m], work, a.target_fps) for m in a.models]
+        rows = [measure(m, a.frames or DEFAULT_FRAMES[m], work, a.target_fps, a.sim_threads)
+                for m in a.models]
     print(table(rows))
     return 1 if any(r["disagree"] or r["ref_bad"] for r in rows) else 0
 

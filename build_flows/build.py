@@ -256,10 +256,12 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
         shutil.rmtree(waves, ignore_errors=True)  # no stale per-layer dumps of an earlier build
     t = time.time()
     free = stitched_sim.run_stitched(chain, cfg.out / "rtl", frames, state.numel[-1], 0.0, cfg.seed,
-                                     trace=waves / f"free_running{WAVES_SUFFIX}" if waves else None)
+                                     trace=waves / f"free_running{WAVES_SUFFIX}" if waves else None,
+                                     threads=cfg.sim_threads)
     stressed = stitched_sim.run_stitched(chain, cfg.out / "rtl", frames, state.numel[-1],
                                          cfg.stall_prob, cfg.seed + 1,
-                                         trace=waves / f"back_pressure{WAVES_SUFFIX}" if waves else None)
+                                         trace=waves / f"back_pressure{WAVES_SUFFIX}" if waves else None,
+                                         threads=cfg.sim_threads)
     ii, latency = stitched_sim.measure(free, words)
     expected = max(st.expected_cycles for st in state.layers)
     ref = state.ref_classes.reshape(-1)
@@ -378,6 +380,9 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--waves", action="store_true",
                    help="dump VCD waveforms of the verification simulations to OUT/waves/ (and of the "
                         "per-layer runs on a mismatch, which then does not stop the build)")
+    p.add_argument("--sim-threads", type=int, default=1,
+                   help="Verilator threads for the verification runs (2 speeds up CNV-size "
+                        "designs on an idle machine; default 1)")
     p.add_argument("--no-yosys", action="store_true",
                    help="estimate with FINN's analytic models only (skips Yosys synthesis)")
     a = p.parse_args(argv)
@@ -390,7 +395,7 @@ def parse_args(argv=None) -> BuildConfig:
     return BuildConfig(board=a.board, model=a.model, checkpoint=a.checkpoint, onnx=a.onnx,
                        target_fps=a.target_fps, folding=a.folding, clock_mhz=a.clock_mhz,
                        verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir,
-                       out=a.out, waves=a.waves, yosys=not a.no_yosys)
+                       out=a.out, waves=a.waves, yosys=not a.no_yosys, sim_threads=a.sim_threads)
 
 
 def main(argv=None) -> int:

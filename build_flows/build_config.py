@@ -46,6 +46,7 @@ class BuildConfig:
     stall_prob: float = 0.3  # back-pressure / input-gap probability of the stressed run
     seed: int = 0  # verification image order and stall pattern
     yosys: bool = True  # synthesise our RTL with Yosys (else analytic estimates only)
+    sim_threads: int = 1  # Verilator model threads of the verification runs
 
     @property
     def board_info(self) -> Board:

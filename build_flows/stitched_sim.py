@@ -44,9 +44,11 @@ class StitchedRun:
 
 def run_stitched(chain: list[Stage], rtl_dir: Path, frames: np.ndarray, out_numel: int,
                  stall_prob: float = 0.0, seed: int = 0, monitor: bool = False,
-                 timeout_cycles: int = 200_000, trace: Path | None = None) -> StitchedRun:
+                 timeout_cycles: int = 200_000, trace: Path | None = None,
+                 threads: int = 1) -> StitchedRun:
     """Simulate the chain on frames (N, ...) of input elements; trace: also dump
-    a waveform of the run to this file (.vcd or .fst, see verilator_sim)."""
+    a waveform of the run to this file (.vcd or .fst, see verilator_sim);
+    threads: Verilator model threads (verilator_sim.build)."""
     first, last = chain[0], chain[-1]
     n = len(frames)
     occ_file = None
@@ -62,7 +64,7 @@ def run_stitched(chain: list[Stage], rtl_dir: Path, frames: np.ndarray, out_nume
                    n * words_per_frame(out_numel, last.out_width, last.out_elem_bits),
                    in_gap_prob=stall_prob, out_stall_prob=stall_prob, seed=seed,
                    timeout_cycles=timeout_cycles, mem_files=rtl_backend.mem_files(chain),
-                   trace=trace)
+                   trace=trace, threads=threads)
     occupancy = None
     if monitor:
         lines = Path(occ_file).read_text().splitlines()

@@ -154,12 +154,15 @@ TRACE_FLAGS = {"vcd": ["--trace", "--timescale-override", "1ns/1ns"],
 
 
 def build(top: str, sources: list[Path], params: dict, harness: str,
-          trace: str | None = None) -> Path:
+          trace: str | None = None, threads: int = 1) -> Path:
     """Compile (or fetch from the cache) the simulator; return its executable.
     trace ("vcd" / "fst") adds Verilator's tracing flags (and so its own key);
-    the harness must then be rendered with the same trace format."""
+    the harness must then be rendered with the same trace format. threads > 1
+    builds a multi-threaded model (its own key): worth it for large designs on
+    an otherwise idle machine only, since Verilator's threads busy-wait."""
     sources = [Path(s).resolve() for s in sources]
-    flags = VERILATOR_FLAGS + (TRACE_FLAGS[trace] if trace else [])
+    flags = (VERILATOR_FLAGS + (TRACE_FLAGS[trace] if trace else [])
+             + (["--threads", str(threads)] if threads > 1 else []))
     h = hashlib.sha256()
     for part in [top, harness, *flags, *param_args(params)]:
         h.update(part.encode() + b"\0")
@@ -195,17 +198,17 @@ def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],
              out_stall_prob: float = 0.0, seed: int = 0, timeout_cycles: int = 10000,
              mem_files: dict[str, str] | None = None, clk: str = "clk",
              rst: str = "rst", rst_active_low: bool = False,
-             trace: str | Path | None = None) -> SimResult:
+             trace: str | Path | None = None, threads: int = 1) -> SimResult:
     """Stream in_words through `top` and collect n_out output words (see module
     doc). trace: write a waveform of the whole run to this file (FST if it ends
     in .fst, else VCD); its directory is created. The file is also written when
-    the run stalls or fails, up to that point."""
+    the run stalls or fails, up to that point. threads: see build()."""
     with tempfile.TemporaryDirectory(prefix="sdbnn-sim-") as run:
         run = Path(run)
         trace_args = []
         if trace is None:
             harness = render_harness(top, in_width, out_width, clk, rst, rst_active_low)
-            exe = build(top, sources, params, harness)
+            exe = build(top, sources, params, harness, threads=threads)
         else:
             trace = Path(trace).resolve()
             fmt = "fst" if trace.suffix == ".fst" else "vcd"
@@ -214,7 +217,7 @@ def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],
                                              rst_active_low))
             harness = render_harness(TRACE_TOP, in_width, out_width, clk, rst, rst_active_low,
                                      trace=fmt)
-            exe = build(TRACE_TOP, [*sources, wrapper], {}, harness, trace=fmt)
+            exe = build(TRACE_TOP, [*sources, wrapper], {}, harness, trace=fmt, threads=threads)
             trace.parent.mkdir(parents=True, exist_ok=True)
             trace.unlink(missing_ok=True)
             trace_args = [str(trace)]
