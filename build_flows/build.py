@@ -163,6 +163,7 @@ def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
     """Integer pixel input, then QONNX -> streamlined FINN-ONNX."""
     from build_flows import to_hw
     to_hw.init_finn_settings()
+    to_hw.check_supported(state.qonnx)
     model = to_hw.streamline_for_hw(to_hw.prepare_pixel_input(state.qonnx))
     model, table = to_hw.split_host_table(model)
     if table is not None:  # a non-identity pixel requantiser runs on the host

@@ -39,6 +39,33 @@ def init_finn_settings() -> None:
 
 
 # ---------------------------------------------------------------------------
+# supported layers
+
+# QONNX ops with no streaming hardware here, and what to do instead.
+UNSUPPORTED_OPS = {
+    "ReduceMean": "dynamic ASD or global average pooling: train with --asd static",
+    "GlobalAveragePool": "global average pooling: use a max-pool/flatten topology such as cnv",
+    "AveragePool": "average pooling: use max-pooling",
+    "Sigmoid": "dynamic ASD (squeeze-and-excitation shift): train with --asd static",
+    "Softmax": "softmax: export the logits (argmax is the same)",
+}
+
+
+def check_supported(model: ModelWrapper) -> None:
+    """Refuse, by node name, a QONNX layer the backend has no hardware for:
+    the ops above, and adds of two streams (residual shortcuts, e.g. resnet20)."""
+    for node in model.graph.node:
+        if node.op_type in UNSUPPORTED_OPS:
+            raise UnsupportedLayerError(
+                f"layer {node.name} ({node.op_type}) has no streaming hardware here: "
+                f"{UNSUPPORTED_OPS[node.op_type]}")
+        if node.op_type == "Add" and all(model.get_initializer(i) is None for i in node.input):
+            raise UnsupportedLayerError(
+                f"layer {node.name} (Add of two streams, a residual shortcut) has no streaming "
+                f"hardware yet: use a feed-forward model such as cnv, tfc or digits_cnv")
+
+
+# ---------------------------------------------------------------------------
 # input: integer pixels
 
 

@@ -143,12 +143,17 @@ def test_design_too_big(tmp_path):
         run_build(cfg)
 
 
-def test_unsupported_layer(tmp_path):
-    ckpt = untrained(tmp_path, "resnet20", image_size=8, in_channels=1, first_bits=1, last_bits=1)
-    cfg = BuildConfig(board="pynq-z2", model="resnet20", checkpoint=ckpt,
-                      dataset="random", verify_images=4, out=tmp_path / "b")
-    with pytest.raises((UnsupportedLayerError, NonBinaryActivationError)):
-        run_build(cfg)
+@pytest.mark.parametrize("name, cfg, culprit", [
+    ("resnet20", dict(image_size=8, in_channels=1, first_bits=1, last_bits=1),
+     r"\(Add of two streams, a residual shortcut\)"),
+    ("digits_cnv", dict(asd="dynamic"), r"\(ReduceMean\).*--asd static"),
+])
+def test_unsupported_layer_is_named(tmp_path, name, cfg, culprit):
+    ckpt = untrained(tmp_path, name, **cfg)
+    build_cfg = BuildConfig(board="pynq-z2", model=name, checkpoint=ckpt,
+                            dataset="random", verify_images=4, out=tmp_path / "b")
+    with pytest.raises(UnsupportedLayerError, match=r"layer \S+ " + culprit):
+        run_build(build_cfg)
 
 
 def test_non_binary_activations(tmp_path):
