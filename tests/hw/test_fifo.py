@@ -7,14 +7,13 @@ from build_flows.rtl_params import FIFOConfig, RTLParamError
 from build_flows.verilator_sim import SimCompileError, lint
 from hwsim import run_patterns, sources
 
-slow = pytest.mark.slow
 CONFIGS = [
     pytest.param(FIFOConfig(8, 4), id="w8-d4"),
-    pytest.param(FIFOConfig(1, 2), id="w1-d2", marks=slow),
-    pytest.param(FIFOConfig(100, 5), id="w100-d5", marks=slow),
-    pytest.param(FIFOConfig(64, 16), id="w64-d16", marks=slow),
-    pytest.param(FIFOConfig(33, 7), id="w33-d7", marks=slow),
-    pytest.param(FIFOConfig(3, 33), id="w3-d33", marks=slow),
+    pytest.param(FIFOConfig(1, 2), id="w1-d2"),
+    pytest.param(FIFOConfig(100, 5), id="w100-d5"),
+    pytest.param(FIFOConfig(64, 16), id="w64-d16"),
+    pytest.param(FIFOConfig(33, 7), id="w33-d7"),
+    pytest.param(FIFOConfig(3, 33), id="w3-d33"),
 ]
 N_WORDS = 200
 
@@ -39,7 +38,7 @@ def test_fifo_passes_every_word(cfg):
     assert full.in_cycles[-1] - full.in_cycles[0] == N_WORDS - 1  # one word per cycle
 
 
-@pytest.mark.parametrize("width", [pytest.param(1, marks=slow), pytest.param(8, marks=slow), 130])
+@pytest.mark.parametrize("width", [pytest.param(1), pytest.param(8), 130])
 def test_skid_passes_every_word(width):
     words = random_words(width, np.random.default_rng(5))
     for name, res in run_patterns("axis_skid", {"DATA_WIDTH": width}, words, width, width,

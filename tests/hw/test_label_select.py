@@ -7,18 +7,14 @@ from build_flows.rtl_params import LabelSelectConfig, RTLParamError
 from build_flows.verilator_sim import SimCompileError, lint
 from hwsim import run_patterns, sources, steady_cycles
 
-slow = pytest.mark.slow
 CONFIGS = [
     pytest.param(LabelSelectConfig(10, pe=1, val_width=16, signed=True, k=1), id="10-p1-s16-top1"),
-    pytest.param(LabelSelectConfig(12, pe=4, val_width=8, signed=False, k=3), id="12-p4-u8-k3",
-                 marks=slow),
-    pytest.param(LabelSelectConfig(8, pe=8, val_width=1, signed=False, k=8), id="8-pMH-u1-kMH",
-                 marks=slow),
-    pytest.param(LabelSelectConfig(1, pe=1, val_width=4, k=1), id="1-label", marks=slow),
+    pytest.param(LabelSelectConfig(12, pe=4, val_width=8, signed=False, k=3), id="12-p4-u8-k3"),
+    pytest.param(LabelSelectConfig(8, pe=8, val_width=1, signed=False, k=8), id="8-pMH-u1-kMH"),
+    pytest.param(LabelSelectConfig(1, pe=1, val_width=4, k=1), id="1-label"),
     pytest.param(LabelSelectConfig(100, pe=10, val_width=24, signed=True, k=5),
-                 id="100-p10-s24-k5", marks=slow),
-    pytest.param(LabelSelectConfig(6, pe=3, val_width=64, signed=True, k=2), id="6-p3-s64-k2",
-                 marks=slow),
+                 id="100-p10-s24-k5"),
+    pytest.param(LabelSelectConfig(6, pe=3, val_width=64, signed=True, k=2), id="6-p3-s64-k2"),
 ]
 N_VECTORS = 8
 

@@ -7,15 +7,13 @@ from build_flows.rtl_params import MaxPoolConfig, RTLParamError
 from build_flows.verilator_sim import SimCompileError, lint
 from hwsim import run_patterns, sources, steady_cycles
 
-slow = pytest.mark.slow
 CONFIGS = [
     pytest.param(MaxPoolConfig(4, 4, c=8, simd=8, k=2), id="4x4c8-s8k2"),
-    pytest.param(MaxPoolConfig(5, 7, c=6, simd=2, k=3), id="5x7c6-s2k3-leftover", marks=slow),
-    pytest.param(MaxPoolConfig(6, 6, c=1, simd=1, k=2), id="6x6c1-s1k2", marks=slow),
-    pytest.param(MaxPoolConfig(3, 3, c=4, simd=4, k=1), id="3x3c4-k1", marks=slow),
-    pytest.param(MaxPoolConfig(7, 5, c=64, simd=16, k=2), id="7x5c64-s16k2-leftover",
-                 marks=slow),
-    pytest.param(MaxPoolConfig(4, 4, c=3, simd=3, k=4), id="4x4c3-k4-global", marks=slow),
+    pytest.param(MaxPoolConfig(5, 7, c=6, simd=2, k=3), id="5x7c6-s2k3-leftover"),
+    pytest.param(MaxPoolConfig(6, 6, c=1, simd=1, k=2), id="6x6c1-s1k2"),
+    pytest.param(MaxPoolConfig(3, 3, c=4, simd=4, k=1), id="3x3c4-k1"),
+    pytest.param(MaxPoolConfig(7, 5, c=64, simd=16, k=2), id="7x5c64-s16k2-leftover"),
+    pytest.param(MaxPoolConfig(4, 4, c=3, simd=3, k=4), id="4x4c3-k4-global"),
 ]
 N_IMAGES = 4
 
