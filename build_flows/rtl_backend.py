@@ -85,15 +85,20 @@ def mvau_stage(model: ModelWrapper, node) -> Stage:
     if not xnor and idt in (DataType["BINARY"], DataType["BIPOLAR"]):
         raise UnsupportedLayerError(f"layer {node.name} (MVAU): binary input without XNOR mode "
                                     "is not supported")
+    if xnor:
+        mode, w_width = "xnor", 1
+    elif wdt == DataType["BIPOLAR"]:
+        mode, w_width = "int_bipolar", 1
+    elif wdt.is_integer() and wdt.signed() and 2 <= wdt.bitwidth() <= 8:
+        mode, w_width = "int_int", wdt.bitwidth()  # few-bit first / last layers
+    else:
+        raise UnsupportedLayerError(f"layer {node.name} (MVAU): {wdt.name} weights on integer "
+                                    "input; the MVTU takes bipolar or signed 2..8-bit weights")
     cfg = rtl_params.MVTUConfig(
         mw=mw, mh=mh, simd=inst.get_nodeattr("SIMD"), pe=inst.get_nodeattr("PE"),
-        mode="xnor" if xnor else "int_bipolar", in_width=1 if xnor else _dtype_bits(idt),
-        in_signed=False if xnor else idt.signed(), w_width=1,
+        mode=mode, in_width=1 if xnor else _dtype_bits(idt),
+        in_signed=False if xnor else idt.signed(), w_width=w_width,
         n_thres=0 if no_act else thr.shape[1]).validate()
-    if not xnor and wdt not in (DataType["BIPOLAR"], DataType["BINARY"]):
-        raise UnsupportedLayerError(f"layer {node.name} (MVAU): {wdt.name} weights; only bipolar")
-    if not xnor and wdt == DataType["BINARY"]:
-        raise UnsupportedLayerError(f"layer {node.name} (MVAU): {{0,1}} weights on integer input")
     files = cfg.mem_files(w, thr)
     wname, tname = f"{node.name}_weights.mem", f"{node.name}_thresholds.mem"
     params = cfg.verilog_params()

@@ -265,9 +265,11 @@ def check_hw_graph(model: ModelWrapper) -> None:
         inst = getCustomOp(node)
         idt, wdt, odt = (inst.get_input_datatype(0), inst.get_input_datatype(1),
                          inst.get_output_datatype())
-        if wdt not in (DataType["BINARY"], DataType["BIPOLAR"]):
-            raise UnsupportedLayerError(f"layer {describe(node)} has {wdt.name} weights: only "
-                                        "bipolar weights are supported (first_bits=last_bits=1)")
+        few_bit_first = i == 0 and wdt.is_integer() and wdt.signed() and 2 <= wdt.bitwidth() <= 8
+        if wdt not in (DataType["BINARY"], DataType["BIPOLAR"]) and not few_bit_first:
+            raise UnsupportedLayerError(
+                f"layer {describe(node)} has {wdt.name} weights: only the first layer may have "
+                "signed 2..8-bit weights, the others need bipolar weights (last_bits=1)")
         if i > 0 and idt not in (DataType["BINARY"], DataType["BIPOLAR"]):
             raise NonBinaryActivationError(
                 f"layer {describe(node)} takes {idt.name} activations from the layer before: "

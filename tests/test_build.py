@@ -71,10 +71,15 @@ def test_folding_json_round_trip(digits_ckpt, tmp_path):
             assert written[name][k] == v
 
 
-def test_tfc_end_to_end(tmp_path):
-    cfg = BuildConfig(board="pynq-z2", model="tfc", checkpoint=untrained(tmp_path, "tfc"),
+@pytest.mark.parametrize("first_bits", [1, 4])  # 4: integer x 4-bit first layer (MVTU int_int)
+def test_tfc_end_to_end(tmp_path, first_bits):
+    cfg = BuildConfig(board="pynq-z2", model="tfc",
+                      checkpoint=untrained(tmp_path, "tfc", first_bits=first_bits),
                       verify_images=20, dataset="random", out=tmp_path / "b", yosys=False)
     state = run_build(cfg)
+    first = next(st for st in state.layers if st.op == "MVAU")
+    assert first.params["MODE"] == (1 if first_bits == 1 else 2)
+    assert first.params["W_WIDTH"] == first_bits
     assert state.sim["mismatches"] == 0
     assert abs(state.sim["cycles_per_frame"] - state.sim["expected_cycles_per_frame"]) \
         <= 0.02 * state.sim["expected_cycles_per_frame"]
@@ -154,6 +159,13 @@ def test_unsupported_layer_is_named(tmp_path, name, cfg, culprit):
                             dataset="random", verify_images=4, out=tmp_path / "b")
     with pytest.raises(UnsupportedLayerError, match=r"layer \S+ " + culprit):
         run_build(build_cfg)
+
+
+def test_few_bit_weights_after_binary_activations_are_refused(tmp_path):
+    cfg = BuildConfig(board="pynq-z2", model="tfc", checkpoint=untrained(tmp_path, "tfc", last_bits=4),
+                      dataset="random", verify_images=4, out=tmp_path / "b")
+    with pytest.raises(UnsupportedLayerError, match=r"INT4 weights: only the first layer"):
+        run_build(cfg)
 
 
 def test_non_binary_activations(tmp_path):
