@@ -117,27 +117,16 @@ def test_wrong_input_shape(tmp_path):
         run_build(cfg)
 
 
-def test_folding_that_does_not_divide(digits_ckpt, tmp_path):
+@pytest.mark.parametrize("folding, message", [
+    ({"Defaults": {}, "MVAU_1": {"PE": 5, "SIMD": 32}}, r"MVAU_1: PE=5 does not divide MH=32"),
+    ({"MVAU_1": {"PE": 1, "SIMD": 96}}, r"MVAU_1: SIMD=96 does not divide its 32 input channels"),
+    ({"Defaults": {}, "MVAU_9": {"PE": 1, "SIMD": 1}}, r"unknown layer\(s\) \['MVAU_9'\]"),
+], ids=["pe-not-dividing", "simd-not-dividing-channels", "unknown-layer"])
+def test_bad_folding_json(digits_ckpt, tmp_path, folding, message):
     path = tmp_path / "fold.json"
-    path.write_text(json.dumps({"Defaults": {}, "MVAU_1": {"PE": 5, "SIMD": 32}}))
+    path.write_text(json.dumps(folding))
     cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
-    with pytest.raises(FoldingError, match=r"MVAU_1: PE=5 does not divide MH=32"):
-        run_build(cfg)
-
-
-def test_folding_simd_must_divide_channels(digits_ckpt, tmp_path):
-    path = tmp_path / "fold.json"
-    path.write_text(json.dumps({"MVAU_1": {"PE": 1, "SIMD": 96}}))
-    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
-    with pytest.raises(FoldingError, match=r"MVAU_1: SIMD=96 does not divide its 32 input channels"):
-        run_build(cfg)
-
-
-def test_folding_unknown_layer(digits_ckpt, tmp_path):
-    path = tmp_path / "fold.json"
-    path.write_text(json.dumps({"Defaults": {}, "MVAU_9": {"PE": 1, "SIMD": 1}}))
-    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
-    with pytest.raises(FoldingError, match=r"unknown layer\(s\) \['MVAU_9'\]"):
+    with pytest.raises(FoldingError, match=message):
         run_build(cfg)
 
 
