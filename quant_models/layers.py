@@ -26,7 +26,6 @@ from brevitas.quant import (
     SignedBinaryWeightPerTensorConst,
     Uint8ActPerTensorFloat,
 )
-from brevitas.quant.base import ExtendedInjector
 
 
 class EDESign(torch.autograd.Function):
