@@ -1,5 +1,14 @@
-"""Errors a user of the build flow can cause, each with one message naming the
-culprit and the fix. build.py prints `error: <message>` and exits 2."""
+"""The two kinds of failure of a build.
+
+BuildError: something the user can fix (an input, an option, a model the
+backend has no hardware for). Its message names the culprit and the fix;
+build.py prints it as one `error: ...` line and exits 2.
+
+ToolError: a tool of the flow failed where it should not have (Verilator
+does not compile generated RTL, Yosys crashes, a FINN pass raises). Its
+message names the tool and where its log is; build.py prints one
+`error: internal: ...` line and exits 3. Neither ever shows a traceback.
+"""
 
 from __future__ import annotations
 
@@ -35,3 +44,18 @@ class DoesNotFitError(BuildError):
 
 class SimulationMismatchError(BuildError):
     """The simulated hardware does not reproduce PyTorch bit for bit."""
+
+
+class ConfigError(BuildError):
+    """A build config file or step name that cannot be used."""
+
+
+class ToolError(RuntimeError):
+    """An internal failure of one tool (`tool` names it)."""
+
+    tool = "tool"
+
+    def __init__(self, message: str, tool: str | None = None):
+        super().__init__(message)
+        if tool is not None:
+            self.tool = tool

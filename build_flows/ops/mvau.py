@@ -1,15 +1,15 @@
-"""Parameters, memory files, stream packing and NumPy golden models for hw/.
-
-One small config dataclass per RTL module. `validate()` raises RTLParamError
-(a ValueError naming the parameter and the fix) before any tool runs;
-`verilog_params()` gives the module parameters; `pack_input` / `unpack_output`
-convert NumPy arrays to and from AXI-Stream words (lane 0 in the low bits);
-`golden()` is the bit-exact NumPy model.
+"""MVAU -> hw/mvtu.sv: the matrix-vector-threshold unit (XNOR-popcount,
+integer x bipolar and integer x integer modes, FINN's MVAU folding).
 
 MVTU matrices use the hardware orientation W[MH, MW], T[MH, n_thres] (FINN's
 ONNX weight initializer is W.T, shape (MW, MH)). XNOR thresholds are in the
 popcount domain, as produced by FINN's streamlining. The memory-word layout is
 documented in hw/mvtu.sv.
+
+Folding rule (ours, FINN-like): raise SIMD first, then PE, until the layer
+meets the target; a convolution's SIMD must divide its input channels (the
+sliding window streams SIMD channels per beat) and the window takes the
+MVAU's SIMD. Cycles per frame: MH/PE * MW/SIMD per input vector.
 """
 
 from __future__ import annotations
@@ -18,6 +18,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import getCustomOp
+
+from build_flows.errors import FoldingError, NonBinaryActivationError, UnsupportedLayerError
+from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
+                                  check_positive, describe, divisors, finn_hls_estimate,
+                                  folding_error, producer_swg)
+from build_flows.rtl.graph import stream_stage
+from build_flows.rtl.stream import mem_text, pack_lanes, unpack_lanes
+
+BINARY = (DataType["BINARY"], DataType["BIPOLAR"])
 
 MODES = {"xnor": 0, "int_bipolar": 1, "int_int": 2}
 MEM_STYLES = ("auto", "block", "distributed")
@@ -33,48 +44,6 @@ def resolve_mem_style(style: str, depth: int, width: int) -> str:
         return style
     block = depth >= AUTO_BLOCK_MIN_DEPTH and depth * width >= AUTO_BLOCK_MIN_BITS
     return "block" if block else "distributed"
-
-
-class RTLParamError(ValueError):
-    """A parameter combination the RTL cannot implement (message names the fix)."""
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _check_positive(module: str, **values: int) -> None:
-    for name, v in values.items():
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise RTLParamError(f"{module}: {name}={v!r} must be a positive integer")
-
-
-def _check_divides(module: str, fold: str, fold_v: int, total: str, total_v: int) -> None:
-    if total_v % fold_v:
-        raise RTLParamError(f"{module}: {fold}={fold_v} does not divide {total}={total_v}; "
-                            f"choose {fold} from {_divisors(total_v)}")
-
-
-def pack_lanes(values: np.ndarray, width: int, lanes: int) -> list[int]:
-    """Pack a flat sequence of values into words of `lanes` lanes of `width` bits."""
-    flat = np.asarray(values).reshape(-1, lanes).astype(object)
-    mask = (1 << width) - 1
-    return [sum((int(v) & mask) << (i * width) for i, v in enumerate(row)) for row in flat]
-
-
-def unpack_lanes(words: list[int], width: int, lanes: int, signed: bool = False) -> np.ndarray:
-    """Inverse of pack_lanes: a flat int64 array of len(words) * lanes values."""
-    mask = (1 << width) - 1
-    out = [(w >> (i * width)) & mask for w in words for i in range(lanes)]
-    if signed:
-        out = [v - (1 << width) if v >> (width - 1) else v for v in out]
-    return np.array(out, dtype=np.int64)
-
-
-def mem_text(words: list[int], width: int) -> str:
-    """$readmemh text: one hex word per line."""
-    digits = (width + 3) // 4
-    return "".join(f"{w:0{digits}x}\n" for w in words)
 
 
 @dataclass
@@ -96,9 +65,9 @@ class MVTUConfig:
     thres_mem_style: str = "auto"
 
     def validate(self) -> "MVTUConfig":
-        _check_positive("mvtu", MW=self.mw, MH=self.mh, SIMD=self.simd, PE=self.pe)
-        _check_divides("mvtu", "SIMD", self.simd, "MW", self.mw)
-        _check_divides("mvtu", "PE", self.pe, "MH", self.mh)
+        check_positive("mvtu", MW=self.mw, MH=self.mh, SIMD=self.simd, PE=self.pe)
+        check_divides("mvtu", "SIMD", self.simd, "MW", self.mw)
+        check_divides("mvtu", "PE", self.pe, "MH", self.mh)
         if self.mode not in MODES:
             raise RTLParamError(f"mvtu: mode={self.mode!r} must be one of {list(MODES)}")
         if self.mode == "xnor" and (self.in_width != 1 or self.w_width != 1):
@@ -256,109 +225,130 @@ class MVTUConfig:
         return (acc[:, :, None] >= np.asarray(thresholds)[None, :, :]).sum(axis=2)
 
 
-@dataclass
-class MaxPoolConfig:
-    """hw/maxpool_bin.sv: K x K binary max-pool, stride K, over NHWC bits."""
 
-    ifm_h: int
-    ifm_w: int
-    c: int
-    simd: int
-    k: int
-
-    def validate(self) -> "MaxPoolConfig":
-        _check_positive("maxpool_bin", IFM_H=self.ifm_h, IFM_W=self.ifm_w, C=self.c,
-                        SIMD=self.simd, K=self.k)
-        _check_divides("maxpool_bin", "SIMD", self.simd, "C", self.c)
-        if self.k > min(self.ifm_h, self.ifm_w):
-            raise RTLParamError(f"maxpool_bin: K={self.k} exceeds the feature map "
-                                f"{self.ifm_h}x{self.ifm_w}; use K <= {min(self.ifm_h, self.ifm_w)}")
-        return self
-
-    def verilog_params(self) -> dict:
-        self.validate()
-        return {"IFM_H": self.ifm_h, "IFM_W": self.ifm_w, "C": self.c,
-                "SIMD": self.simd, "K": self.k}
-
-    def pack_input(self, x: np.ndarray) -> list[int]:
-        """x[N, H, W, C] binary -> words of SIMD channels."""
-        return pack_lanes(np.asarray(x), 1, self.simd)
-
-    def unpack_output(self, words: list[int]) -> np.ndarray:
-        return unpack_lanes(words, 1, self.simd).reshape(
-            -1, self.ifm_h // self.k, self.ifm_w // self.k, self.c)
-
-    def out_words_per_image(self) -> int:
-        return (self.ifm_h // self.k) * (self.ifm_w // self.k) * self.c // self.simd
-
-    def in_words_per_image(self) -> int:
-        return self.ifm_h * self.ifm_w * self.c // self.simd
-
-    def golden(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x).reshape(-1, self.ifm_h, self.ifm_w, self.c)
-        oh, ow, k = self.ifm_h // self.k, self.ifm_w // self.k, self.k
-        win = x[:, : oh * k, : ow * k, :].reshape(-1, oh, k, ow, k, self.c)
-        return win.max(axis=(2, 4))
+def _mode(node, idt, wdt, xnor: bool) -> tuple[str, int]:
+    """(MVTU mode, weight bits) of an MVAU node, or UnsupportedLayerError."""
+    if not xnor and idt in BINARY:
+        raise UnsupportedLayerError(f"layer {node.name} (MVAU): binary input without XNOR mode "
+                                    "is not supported")
+    if xnor:
+        return "xnor", 1
+    if wdt == DataType["BIPOLAR"]:
+        return "int_bipolar", 1
+    if wdt.is_integer() and wdt.signed() and 2 <= wdt.bitwidth() <= 8:
+        return "int_int", wdt.bitwidth()  # few-bit first / last layers
+    raise UnsupportedLayerError(f"layer {node.name} (MVAU): {wdt.name} weights on integer "
+                                "input; the MVTU takes bipolar or signed 2..8-bit weights")
 
 
-@dataclass
-class LabelSelectConfig:
-    """hw/label_select.sv: top-K indices of MH values, PE values per beat."""
-
-    mh: int
-    pe: int = 1
-    val_width: int = 16
-    signed: bool = True
-    k: int = 1
-
-    def validate(self) -> "LabelSelectConfig":
-        _check_positive("label_select", MH=self.mh, PE=self.pe, VAL_WIDTH=self.val_width,
-                        K=self.k)
-        _check_divides("label_select", "PE", self.pe, "MH", self.mh)
-        if self.k > self.mh:
-            raise RTLParamError(f"label_select: K={self.k} exceeds MH={self.mh}; use K <= MH")
-        if self.val_width > 64:
-            raise RTLParamError(f"label_select: VAL_WIDTH={self.val_width} must be <= 64")
-        return self
-
-    @property
-    def idx_width(self) -> int:
-        return max(1, math.ceil(math.log2(self.mh)))
-
-    def verilog_params(self) -> dict:
-        self.validate()
-        return {"MH": self.mh, "PE": self.pe, "VAL_WIDTH": self.val_width,
-                "SIGNED": int(self.signed), "K": self.k}
-
-    def cycles_per_vector(self) -> int:
-        return max(self.mh // self.pe, self.k + 1)
-
-    def pack_input(self, x: np.ndarray) -> list[int]:
-        return pack_lanes(np.asarray(x).reshape(-1, self.mh), self.val_width, self.pe)
-
-    def unpack_output(self, words: list[int]) -> np.ndarray:
-        return np.array(words, dtype=np.int64).reshape(-1, self.k)
-
-    def golden(self, x: np.ndarray) -> np.ndarray:
-        """Stable descending order (numpy argsort(-x, kind="stable")), exact for 64 bits."""
-        rows = np.asarray(x, dtype=object).reshape(-1, self.mh)
-        return np.array([sorted(range(self.mh), key=lambda i: -int(row[i]))[: self.k]
-                         for row in rows], dtype=np.int64)
+def _thresholds(model, node, inst):
+    if inst.get_nodeattr("noActivation") == 1:
+        return None
+    thr = model.get_initializer(node.input[2])
+    mh = inst.get_nodeattr("MH")
+    if thr.shape[0] == 1 and mh > 1:
+        thr = np.broadcast_to(thr, (mh, thr.shape[1]))
+    return thr
 
 
-@dataclass
-class FIFOConfig:
-    """hw/axis_fifo.sv."""
+def _vectors(inst) -> int:
+    return int(np.prod(inst.get_nodeattr("numInputVectors")))
 
-    data_width: int
-    depth: int
 
-    def validate(self) -> "FIFOConfig":
-        _check_positive("axis_fifo", DATA_WIDTH=self.data_width, DEPTH=self.depth)
-        if self.depth < 2:
-            raise RTLParamError(f"axis_fifo: DEPTH={self.depth} must be >= 2")
-        return self
+def mvtu_config(model, node) -> MVTUConfig:
+    """The MVTU configuration of an MVAU node at its current folding (not validated)."""
+    inst = getCustomOp(node)
+    idt, wdt = inst.get_input_datatype(0), inst.get_input_datatype(1)
+    xnor = inst.get_nodeattr("binaryXnorMode") == 1
+    mode, w_width = _mode(node, idt, wdt, xnor)
+    thr = _thresholds(model, node, inst)
+    return MVTUConfig(mw=inst.get_nodeattr("MW"), mh=inst.get_nodeattr("MH"),
+                      simd=inst.get_nodeattr("SIMD"), pe=inst.get_nodeattr("PE"), mode=mode,
+                      in_width=1 if xnor else idt.bitwidth(),
+                      in_signed=False if xnor else idt.signed(), w_width=w_width,
+                      n_thres=0 if thr is None else thr.shape[1])
 
-    def verilog_params(self) -> dict:
-        self.validate()
-        return {"DATA_WIDTH": self.data_width, "DEPTH": self.depth}
+
+class MVAU(OpKind):
+    name = "MVAU"
+    hw_ops = ("MVAU",)
+    fold_attrs = {"MVAU": ("PE", "SIMD")}
+
+    def check(self, model, node, index, count):
+        inst = getCustomOp(node)
+        idt, wdt, odt = (inst.get_input_datatype(0), inst.get_input_datatype(1),
+                         inst.get_output_datatype())
+        few_bit_first = index == 0 and wdt.is_integer() and wdt.signed() and 2 <= wdt.bitwidth() <= 8
+        if wdt not in BINARY and not few_bit_first:
+            raise UnsupportedLayerError(
+                f"layer {describe(node)} has {wdt.name} weights: only the first layer may have "
+                "signed 2..8-bit weights, the others need bipolar weights (last_bits=1)")
+        if index > 0 and idt not in BINARY:
+            raise NonBinaryActivationError(
+                f"layer {describe(node)} takes {idt.name} activations from the layer before: "
+                "only binary (sign) activations are supported between layers; use a W1A1 model")
+        if index == 0 and not (idt.is_integer() and idt.bitwidth() <= 8):
+            raise UnsupportedLayerError(f"first layer {describe(node)} takes {idt.name} input: "
+                                        "the accelerator needs integer pixels of at most 8 bits")
+        if index < count - 1 and odt not in BINARY:
+            raise NonBinaryActivationError(
+                f"layer {describe(node)} outputs {odt.name}: only binary activations (1 threshold) "
+                "are supported between layers; use a W1A1 model")
+
+    def cycles(self, model, node):
+        inst = getCustomOp(node)
+        mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
+        return (mh // inst.get_nodeattr("PE")) * (mw // inst.get_nodeattr("SIMD")) * _vectors(inst)
+
+    def fold(self, model, node, target_cycles):
+        inst = getCustomOp(node)
+        swg = producer_swg(model, node)
+        simd_max = getCustomOp(swg).get_nodeattr("IFMChannels") if swg is not None else inst.get_nodeattr("MW")
+        inst.set_nodeattr("PE", 1)
+        for simd in divisors(simd_max):
+            inst.set_nodeattr("SIMD", simd)
+            if self.cycles(model, node) <= target_cycles:
+                return
+        for pe in divisors(inst.get_nodeattr("MH")):
+            inst.set_nodeattr("PE", pe)
+            if self.cycles(model, node) <= target_cycles:
+                return
+
+    def sync(self, model, node):
+        swg = producer_swg(model, node)  # the window streams SIMD channels per beat
+        if swg is not None:
+            getCustomOp(swg).set_nodeattr("SIMD", getCustomOp(node).get_nodeattr("SIMD"))
+
+    def check_folding(self, model, node):
+        cfg = mvtu_config(model, node)
+        for fold, fold_v, total, total_v in (("PE", cfg.pe, "MH", cfg.mh),
+                                             ("SIMD", cfg.simd, "MW", cfg.mw)):
+            try:
+                check_divides("mvtu", fold, fold_v, total, total_v)
+            except RTLParamError as e:
+                raise folding_error(node, e) from e
+        swg = producer_swg(model, node)
+        if swg is not None:
+            ch = getCustomOp(swg).get_nodeattr("IFMChannels")
+            if ch % cfg.simd:
+                raise FoldingError(
+                    f"layer {node.name}: SIMD={cfg.simd} does not divide its {ch} input channels "
+                    f"(MW={cfg.mw} = kernel x channels; the sliding window {swg.name} streams "
+                    f"SIMD channels per beat); choose SIMD from {divisors(ch)}")
+
+    def stage(self, model, node, ctx: MapContext):
+        cfg = mvtu_config(model, node).validate()
+        w = model.get_initializer(node.input[1]).T  # FINN (MW, MH) -> (MH, MW)
+        files = cfg.mem_files(w, _thresholds(model, node, getCustomOp(node)))
+        wname, tname = f"{node.name}_weights.mem", f"{node.name}_thresholds.mem"
+        params = cfg.verilog_params()
+        params.update(WEIGHT_FILE=wname, THRESH_FILE=tname)
+        return stream_stage(node.name, self.name, "mvtu", params,
+                            [HW_DIR / "mvtu.sv", HW_DIR / "axis_skid.sv"],
+                            cfg.in_beat_width, cfg.out_beat_width, cfg.in_width, cfg.out_width,
+                            node.input[0], node.output[0],
+                            mem_files={wname: files["weights.mem"], tname: files["thresholds.mem"]},
+                            pe=cfg.pe, simd=cfg.simd, expected_cycles=self.cycles(model, node))
+
+    def finn_estimate(self, model, stage, part):
+        return finn_hls_estimate(model.get_node_from_name(stage.name), part)

@@ -1,4 +1,16 @@
-"""report.json (stable keys) and report.html (templates/report.html.j2)."""
+"""report.json (stable keys), report.html (templates/report/report.html.j2)
+and the per-layer files FINN users look for in a build folder:
+
+  estimate_layer_cycles.json        {layer: analytic cycles per frame} (FINN's format)
+  estimate_layer_resources.json     {stage: {LUT, FF, BRAM36, BRAM_18K, DSP, source}}: FINN's
+                                    file has BRAM_18K/LUT/URAM/DSP; ours adds FF and says
+                                    where each figure comes from (yosys or finn)
+  estimate_network_performance.json critical_path_cycles, max_cycles, max_cycles_node_name,
+                                    estimated_throughput_fps (FINN's keys, from the analytic
+                                    cycles) and the measured II
+  rtlsim_performance.json           written by the simulate step (FINN's keys, from the
+                                    free-running Verilator run)
+"""
 
 from __future__ import annotations
 
@@ -7,18 +19,18 @@ from pathlib import Path
 
 import jinja2
 
-REPO = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO / "templates" / "report.html.j2"
+REPO = Path(__file__).resolve().parent.parent.parent
+TEMPLATE = REPO / "templates" / "report" / "report.html.j2"
 
 
 def report_dict(state, cfg) -> dict:
     layers = []
-    for st in state.layers:
+    for st in state.graph.layers():
         layers.append({"name": st.name, "op": st.op, "module": st.module, "PE": st.pe, "SIMD": st.simd,
                        "expected_cycles": int(st.expected_cycles),
                        "resources": state.layer_resources.get(st.name, {})})
     fifos = [{"name": n, "depth": d, "resources": state.layer_resources.get(n, {})}
-             for n, d in zip([f"fifo_{i}" for i in range(len(state.fifo_depths))], state.fifo_depths)]
+             for n, d in state.graph.depths().items()]
     b = cfg.board_info
     return {
         "board": cfg.board,
@@ -49,7 +61,24 @@ def _bars(values: list[float], labels: list[str], width: int = 640, bar_h: int =
     return f'<svg width="{width}" height="{h}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
 
 
+def finn_files(state, cfg) -> dict[str, dict]:
+    """The FINN-named per-layer report files (see the module doc)."""
+    layers = state.graph.layers()
+    cycles = {st.name: int(st.expected_cycles) for st in layers}
+    slowest = max(layers, key=lambda st: st.expected_cycles)
+    resources = {name: {**res, "BRAM_18K": 2 * res["BRAM36"]}
+                 for name, res in state.layer_resources.items()}
+    network = {"critical_path_cycles": int(sum(cycles.values())),
+               "max_cycles": int(slowest.expected_cycles), "max_cycles_node_name": slowest.name,
+               "estimated_throughput_fps": round(cfg.clock_mhz * 1e6 / slowest.expected_cycles, 1),
+               "measured_cycles_per_frame": state.sim.get("cycles_per_frame")}
+    return {"estimate_layer_cycles.json": cycles, "estimate_layer_resources.json": resources,
+            "estimate_network_performance.json": network}
+
+
 def write(state, cfg) -> dict:
+    for name, content in finn_files(state, cfg).items():
+        (cfg.out / name).write_text(json.dumps(content, indent=2) + "\n")
     data = report_dict(state, cfg)
     data["step_seconds"]["report"] = 0.0
     (cfg.out / "report.json").write_text(json.dumps(data, indent=2) + "\n")

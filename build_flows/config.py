@@ -1,0 +1,119 @@
+"""The one configuration of a build, and the boards it can target.
+
+A BuildConfig is frozen: run_build resolves it once (default output folder,
+absolute paths) and every step reads the same values. `--config FILE.json`
+holds the same fields as the command line (see BuildConfig.from_json), like
+FINN's build_dataflow config; every build writes the one it ran as
+OUT/build_config.json, which `--config` takes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from build_flows.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "digits_cnv"
+DEFAULT_CHECKPOINT = REPO / "quant_models" / "checkpoints" / "digits_cnv.pt"
+DEFAULT_TARGET_FPS = 100_000  # at 100 MHz: 1000 cycles per frame
+
+
+@dataclass(frozen=True)
+class Board:
+    part: str  # FPGA part number (Vivado spelling)
+    LUT: int
+    FF: int
+    BRAM36: float
+    DSP: int
+
+
+BOARDS = {
+    "pynq-z1": Board("xc7z020clg400-1", 53_200, 106_400, 140, 220),
+    "pynq-z2": Board("xc7z020clg400-1", 53_200, 106_400, 140, 220),
+    "ultra96-v2": Board("xczu3eg-sbva484-1-i", 70_560, 141_120, 216, 360),
+    "zcu104": Board("xczu7ev-ffvc1156-2-e", 230_400, 460_800, 312, 1_728),
+    "kv260": Board("xck26-sfvc784-2LV-c", 117_120, 234_240, 144, 1_248),
+}
+
+_PATHS = ("checkpoint", "onnx", "folding", "data_dir", "out")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    board: str  # key of BOARDS
+    model: str | None = None  # registry model name (with checkpoint), default digits_cnv
+    checkpoint: Path | None = None  # SD-BNN checkpoint; default DEFAULT_CHECKPOINT
+    onnx: Path | None = None  # any QONNX W1A1 model instead of model/checkpoint
+    target_fps: float | None = None  # folding target (frames/s at clock_mhz)
+    folding: Path | None = None  # FINN-format folding JSON instead of target_fps
+    clock_mhz: float = 100.0  # target clock
+    verify_images: int = 100  # images simulated and compared bit for bit
+    dataset: str | None = None  # digits / mnist / cifar10 / random; default from input shape
+    data_dir: Path | None = None  # dataset folder (mnist, cifar10)
+    out: Path | None = None  # artefact directory; default build/<model name>
+    waves: bool = False  # VCD waveforms of the verification runs in out/waves; mismatch not fatal
+    fifo_margin: int = 2  # words added to each FIFO's measured maximum occupancy
+    stall_prob: float = 0.3  # back-pressure / input-gap probability of the stressed run
+    seed: int = 0  # verification image order and stall pattern
+    yosys: bool = True  # synthesise our RTL with Yosys (else analytic estimates only)
+    sim_threads: int = 1  # Verilator model threads of the verification runs
+    from_step: str | None = None  # first step to run (earlier ones from OUT's saved state)
+    to_step: str | None = None  # last step to run
+
+    @property
+    def board_info(self) -> Board:
+        return BOARDS[self.board]
+
+    @property
+    def target_cycles(self) -> int | None:
+        if self.target_fps is None:
+            return None
+        return max(1, int(self.clock_mhz * 1e6 / self.target_fps))
+
+    @property
+    def clk_ns(self) -> float:
+        return 1000.0 / self.clock_mhz
+
+    def resolved(self) -> "BuildConfig":
+        """Default output folder (build/<model>) and absolute output path."""
+        out = self.out
+        if out is None:
+            out = Path("build") / (self.model or (Path(self.onnx).stem if self.onnx else DEFAULT_MODEL))
+        return dataclasses.replace(self, out=Path(out).resolve())
+
+    def to_json(self) -> str:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, path: Path, **overrides) -> "BuildConfig":
+        """The config in a JSON file (the fields above; unknown keys are refused),
+        with `overrides` (non-None values) on top."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {path} not found; pass an existing JSON file") from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {path} is not valid JSON ({e}); fix the file") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object of build fields")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ConfigError(f"config file {path} has unknown field(s) {unknown}; "
+                              f"the fields are {sorted(fields)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        if "board" not in data:
+            raise ConfigError(f"config file {path} has no 'board'; add one of {sorted(BOARDS)}")
+        if data["board"] not in BOARDS:
+            raise ConfigError(f"config file {path}: unknown board {data['board']!r}; "
+                              f"use one of {sorted(BOARDS)}")
+        for key in _PATHS:
+            if data.get(key) is not None:
+                data[key] = Path(data[key])
+        return cls(**data)

@@ -1,0 +1,137 @@
+"""The typed state the steps hand on, and the model source chosen once.
+
+Each field is written by one step (named in its comment) and only read
+after. The state is saved after every step (OUT/intermediate_state/<step>.pkl)
+so that a later run can start from any step (`--from-step`).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from build_flows.errors import InputShapeError, ModelInputError
+
+
+class CheckpointSource:
+    """An SD-BNN checkpoint: PyTorch is the reference."""
+
+    kind = "checkpoint"
+
+    def __init__(self, path: Path, expect_model: str | None = None):
+        from quant_models.checkpoint import CheckpointError, load_checkpoint
+        self.path = Path(path)
+        try:
+            self._model = load_checkpoint(self.path)
+        except CheckpointError as e:
+            raise ModelInputError(str(e)) from e
+        self.name = self._model.config["name"]
+        if expect_model and expect_model != self.name:
+            raise ModelInputError(f"checkpoint {self.path} holds model {self.name!r}, not --model "
+                                  f"{expect_model!r}; pass the matching checkpoint or drop --model")
+        self.input_shape = tuple(self._model.input_shape)
+
+    @property
+    def torch_model(self):
+        if self._model is None:  # after unpickling
+            from quant_models.checkpoint import load_checkpoint
+            self._model = load_checkpoint(self.path)
+        return self._model
+
+    def __getstate__(self):
+        return {**self.__dict__, "_model": None}
+
+    def describe(self) -> str:
+        return f"{self.path}: model {self.name}, input {self.input_shape}"
+
+    def reference(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(UINT8 pixels the accelerator takes, PyTorch classes) of float images."""
+        import torch
+        with torch.no_grad():
+            x = torch.from_numpy(images)
+            q = self.torch_model.input_quant(x).numpy()
+            classes = self.torch_model(x).argmax(dim=1).numpy()
+        return np.clip(np.round(q * 255.0), 0, 255).astype(np.int64), classes
+
+    def to_qonnx(self, path: Path):
+        from quant_models.export import ExportError, export_qonnx
+        try:
+            return export_qonnx(self.torch_model, path)
+        except ExportError as e:
+            raise InputShapeError(str(e)) from e
+
+
+class OnnxSource:
+    """Any QONNX file: its QONNX execution is the reference (export step)."""
+
+    kind = "onnx"
+
+    def __init__(self, path: Path):
+        from qonnx.core.modelwrapper import ModelWrapper
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelInputError(f"ONNX file {self.path} not found; pass an existing QONNX file")
+        try:
+            model = ModelWrapper(str(self.path))
+        except Exception as e:
+            raise ModelInputError(f"{self.path} is not a readable ONNX model ({e}); export it with "
+                                  "brevitas.export.export_qonnx") from e
+        self.name = self.path.stem
+        self.input_shape = tuple(model.get_tensor_shape(model.graph.input[0].name))[1:]
+
+    def describe(self) -> str:
+        return f"{self.path}: QONNX, input {self.input_shape}"
+
+    def reference(self, images: np.ndarray) -> tuple[np.ndarray, None]:
+        return np.clip(np.round(images * 255.0), 0, 255).astype(np.int64), None
+
+    def to_qonnx(self, path: Path):
+        from qonnx.core.modelwrapper import ModelWrapper
+        return ModelWrapper(str(self.path))
+
+
+@dataclass
+class BuildState:
+    """Everything the steps hand on to each other."""
+
+    name: str = ""  # load: model name for messages
+    source: CheckpointSource | OnnxSource | None = None  # load
+    images: np.ndarray | None = None  # load: float pixels in [0, 1], (N, C, H, W)
+    labels: np.ndarray | None = None  # load: dataset labels (-1: none)
+    pixels: np.ndarray | None = None  # load: UINT8 pixels, (N, C, H, W)
+    ref_classes: np.ndarray | None = None  # load (PyTorch) or export (QONNX for --onnx)
+    qonnx: object = None  # export: QONNX ModelWrapper
+    streamlined: object = None  # streamline: FINN-ONNX graph
+    host_table: np.ndarray | None = None  # streamline: host pixel table [c, k], or None
+    hw: object = None  # to_hw: folded FINN HW graph (dataflow partition)
+    layout: str = "NHWC"  # to_hw: order in which the host streams the pixels
+    graph: object = None  # rtl: StageGraph; size_fifos sets its FIFO depths
+    rtl: object = None  # rtl / size_fifos: the written RtlDir
+    sim: dict = field(default_factory=dict)  # simulate
+    layer_resources: dict = field(default_factory=dict)  # estimate: per stage
+    resources: dict = field(default_factory=dict)  # estimate: totals
+    timings: dict = field(default_factory=dict)  # run_build: seconds per step
+
+    @property
+    def accel_pixels(self) -> np.ndarray:
+        """The values the accelerator takes (host table applied), (N, C, H, W)."""
+        from build_flows.frontend.pixels import apply_host_table
+        return self.pixels if self.host_table is None else apply_host_table(self.pixels, self.host_table)
+
+    def frames(self, n: int | None = None) -> np.ndarray:
+        """Accelerator input as the host streams it (NHWC or flattened NCHW)."""
+        px = self.accel_pixels if n is None else self.accel_pixels[:n]
+        return px.transpose(0, 2, 3, 1) if self.layout == "NHWC" else px
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(self))
+        tmp.replace(path)
+
+    @staticmethod
+    def load(path: Path) -> "BuildState":
+        return pickle.loads(Path(path).read_bytes())

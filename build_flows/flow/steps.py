@@ -1,0 +1,269 @@
+"""The build steps: `step_<verb>(state, cfg)`, each doing one job, reading
+and extending the BuildState, printing its progress and writing its
+artefacts under cfg.out (listed with the step in flow/__init__.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+
+from build_flows.config import DEFAULT_CHECKPOINT, DEFAULT_TARGET_FPS, BuildConfig
+from build_flows.errors import InputShapeError, ModelInputError, SimulationMismatchError
+from build_flows.flow.state import BuildState, CheckpointSource, OnnxSource
+
+WAVES_SUFFIX = ".vcd"  # --waves format; ".fst" needs the zlib and lz4 headers (no lz4 here)
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def step_load(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """The model source (checkpoint or ONNX file, chosen here once) and the
+    verification images with their reference classes."""
+    if cfg.onnx is not None:
+        state.source = OnnxSource(cfg.onnx)
+    else:
+        state.source = CheckpointSource(cfg.checkpoint or DEFAULT_CHECKPOINT, cfg.model)
+    state.name = state.source.name
+    say(f"[load] {state.source.describe()}")
+    dataset = _load_images(state, cfg, state.source.input_shape)
+    state.pixels, state.ref_classes = state.source.reference(state.images)
+    say(f"[load] {len(state.images)} {dataset} images for verification")
+    return state
+
+
+def _load_images(state: BuildState, cfg: BuildConfig, shape: tuple) -> str:
+    import torch
+    from quant_models.data import DatasetError, load_dataset
+    dataset = cfg.dataset or ("digits" if shape == (1, 8, 8) else "random")
+    n = cfg.verify_images
+    if dataset == "random":
+        rng = np.random.default_rng(cfg.seed)
+        state.images = rng.integers(0, 256, (n, *shape)).astype(np.float32) / 255.0
+        state.labels = np.full(n, -1)
+        return dataset
+    try:
+        ds = load_dataset(dataset, data_dir=cfg.data_dir, train=False)
+    except (DatasetError, ValueError) as e:
+        raise ModelInputError(str(e)) from e
+    if tuple(ds.sample_shape) != shape:
+        raise InputShapeError(f"dataset {dataset} has images of shape {tuple(ds.sample_shape)} but "
+                              f"model {state.name} takes {shape}; pass a matching --dataset "
+                              "(or --dataset random)")
+    n = min(n, len(ds))
+    xs, ys = zip(*(ds[i] for i in range(n)))
+    state.images = torch.stack(xs).numpy()
+    state.labels = torch.stack(ys).numpy()
+    return dataset
+
+
+def step_export(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Brevitas -> QONNX (checked against PyTorch); with --onnx, the QONNX
+    execution of the given file becomes the reference."""
+    from qonnx.core.onnx_exec import execute_onnx
+    state.qonnx = state.source.to_qonnx(cfg.out / "model_qonnx.onnx")
+    iname, oname = state.qonnx.graph.input[0].name, state.qonnx.graph.output[0].name
+    want = tuple(state.qonnx.get_tensor_shape(iname))[1:]
+    if tuple(state.pixels.shape[1:]) != want:
+        raise InputShapeError(f"input images have shape {tuple(state.pixels.shape[1:])} but "
+                              f"{cfg.onnx or state.name} takes {want}; pass a matching --dataset")
+    n_check = len(state.pixels) if state.ref_classes is None else min(3, len(state.pixels))
+    t = time.time()
+    classes = []
+    for k in state.pixels[:n_check]:
+        out = execute_onnx(state.qonnx, {iname: (k[None] / 255.0).astype(np.float32)})[oname]
+        classes.append(int(np.argmax(out.reshape(-1))))
+    if state.ref_classes is None:
+        state.ref_classes = np.array(classes)
+        say(f"[export] reference: QONNX execution of {n_check} images ({time.time() - t:.1f} s)")
+    else:
+        bad = int((np.array(classes) != state.ref_classes[:n_check]).sum())
+        if bad:
+            raise SimulationMismatchError(f"QONNX export differs from PyTorch on {bad} of {n_check} images")
+        say(f"[export] model_qonnx.onnx: QONNX = PyTorch on {n_check} images")
+    return state
+
+
+def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Integer pixel input, then QONNX -> streamlined FINN-ONNX."""
+    from build_flows.frontend import convert, pixels, support
+    support.check_supported(state.qonnx)
+    model = convert.streamline_for_hw(pixels.prepare_pixel_input(state.qonnx))
+    model, state.host_table = pixels.split_host_table(model)
+    if state.host_table is not None:  # a non-identity pixel requantiser runs on the host
+        say(f"[streamline] pixel requantiser -> host table, accelerator takes "
+            f"{model.get_tensor_datatype(model.graph.input[0].name).name}")
+    support.check_streamlined(model)
+    model.save(str(cfg.out / "model_streamlined.onnx"))
+    state.streamlined = model
+    say(f"[streamline] {len(model.graph.node)} nodes: "
+        + ", ".join(sorted({n.op_type for n in model.graph.node})))
+    return state
+
+
+def step_to_hw(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """FINN HW layers, dataflow partition, support check, folding."""
+    from build_flows.frontend import convert, folding, support
+    model = convert.convert_to_hw(state.streamlined)
+    model, state.layout = convert.partition_dataflow(model, cfg.out / "partitions")
+    support.check_hw_graph(model)
+    if cfg.folding is not None:
+        model = folding.apply_folding_json(model, cfg.folding)
+        source = f"from {cfg.folding}"
+    else:
+        fps = cfg.target_fps or DEFAULT_TARGET_FPS
+        cycles = max(1, int(cfg.clock_mhz * 1e6 / fps))
+        model = folding.fold_for_target(model, cycles)
+        source = f"for {fps:g} FPS at {cfg.clock_mhz:g} MHz ({cycles} cycles/frame)"
+    folding.check_folding(model)
+    (cfg.out / "folding_config.json").write_text(json.dumps(folding.folding_dict(model), indent=2) + "\n")
+    model.save(str(cfg.out / "model_hw.onnx"))
+    state.hw = model
+    say(f"[to-hw] host streams {state.layout} pixels; folding {source} -> folding_config.json")
+    for node in model.graph.node:
+        say(f"         {node.name:32s} {_fold_text(node)}")
+    return state
+
+
+def _fold_text(node) -> str:
+    from qonnx.custom_op.registry import getCustomOp
+    inst = getCustomOp(node)
+    attrs = [a for a in ("MW", "MH", "SIMD", "PE") if a in inst.get_nodeattr_types()]
+    return " ".join(f"{a}={inst.get_nodeattr(a)}" for a in attrs)
+
+
+def step_rtl(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Every HW node -> an RTL stage (ours or FINN's generators), the stage
+    graph with one-frame FIFOs, the early resource check, and the
+    self-contained OUT/rtl/."""
+    from build_flows import estimate
+    from build_flows.rtl.mapping import map_to_stages
+    from build_flows.rtl.stitch import write_rtl_dir
+    from build_flows.sim.stitched import deep_depths
+    graph = map_to_stages(state.hw, cfg.out / "finn_gen", cfg.board_info.part, cfg.clk_ns)
+    analytic = estimate.analytic_total(state.hw, graph, cfg.board_info.part)
+    estimate.check_fits(analytic, cfg.board, cfg.board_info, cfg.clock_mhz, _bottleneck(graph))
+    state.graph = graph.with_depths(deep_depths(graph))
+    state.rtl = write_rtl_dir(state.graph, cfg.out / "rtl")
+    for st in graph.layers():
+        say(f"[rtl] {st.name:32s} -> {st.module:28s} in {st.in_width:4d} b, out {st.out_width:4d} b, "
+            f"{st.expected_cycles} cycles/frame")
+    return state
+
+
+def _bottleneck(graph) -> int:
+    return max(st.expected_cycles for st in graph.layers())
+
+
+def step_size_fifos(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Deep FIFOs, record each FIFO's largest occupancy, size them; OUT/rtl/
+    is rewritten with the sized FIFOs."""
+    from build_flows.rtl.stitch import write_rtl_dir
+    from build_flows.sim.stitched import size_fifos
+    n = min(len(state.pixels), 8)
+    t = time.time()
+    depths = size_fifos(state.graph, cfg.out / "fifo_sizing", state.frames(n), cfg.fifo_margin, cfg.seed)
+    state.graph = state.graph.with_depths(depths)
+    state.rtl = write_rtl_dir(state.graph, cfg.out / "rtl")
+    say(f"[fifo] depths from {n} frames with deep FIFOs: {list(depths.values())} ({time.time() - t:.1f} s)")
+    return state
+
+
+def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Verilator: free-running (throughput) and with random back-pressure and
+    input gaps; every class checked against the reference. With --waves both
+    runs dump waveforms to OUT/waves/ and a mismatch is localised (with the
+    per-layer runs' waveforms) but does not stop the build."""
+    from build_flows.sim.stitched import measure, run_design
+    graph, frames = state.graph, state.frames()
+    waves = cfg.out / "waves" if cfg.waves else None
+    t = time.time()
+    runs = [run_design(graph, state.rtl, frames, stall, cfg.seed + i, threads=cfg.sim_threads,
+                       trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None)
+            for i, (name, stall) in enumerate((("free_running", 0.0),
+                                                ("back_pressure", cfg.stall_prob)))]
+    free, stressed = runs
+    ii, latency = measure(free, graph.words_per_frame(graph.output_edge))
+    expected = _bottleneck(graph)
+    ref = state.ref_classes.reshape(-1)
+    mism = [int((r.outputs[:, 0] != ref).sum()) for r in runs]
+    state.sim = {"frames": int(len(frames)), "mismatches": int(max(mism)),
+                 "mismatches_free_running": mism[0], "mismatches_back_pressure": mism[1],
+                 "cycles_per_frame": round(float(ii), 2), "expected_cycles_per_frame": int(expected),
+                 "latency_cycles": int(latency),
+                 "fps_at_clock": round(cfg.clock_mhz * 1e6 / ii, 1) if ii == ii else None,
+                 "back_pressure_prob": cfg.stall_prob,
+                 "accuracy": (float((ref == state.labels).mean()) if (state.labels >= 0).all() else None)}
+    say(f"[sim] {len(frames)} frames, {mism[0]} / {mism[1]} mismatches (free / back-pressure), "
+        f"II {ii:.1f} cycles (analytic {expected}), latency {latency} cycles ({time.time() - t:.1f} s)")
+    _write_rtlsim_performance(state, cfg, free.total_cycles)
+    bad = int(np.argmax(np.logical_or(free.outputs[:, 0] != ref, stressed.outputs[:, 0] != ref)))
+    if max(mism) and not cfg.waves:
+        raise SimulationMismatchError(_localise(state, bad))
+    if waves:
+        if max(mism):
+            msg = _localise(state, bad, waves / "layers")
+            state.sim["mismatch"] = msg
+            say(f"[sim] MISMATCH (kept going for --waves): {msg}")
+        state.sim["waves"] = sorted(str(f.relative_to(cfg.out)) for f in waves.rglob(f"*{WAVES_SUFFIX}"))
+        say("[sim] waveforms: " + ", ".join(state.sim["waves"]) + f" in {cfg.out}")
+    return state
+
+
+def _write_rtlsim_performance(state: BuildState, cfg: BuildConfig, total_cycles: int) -> None:
+    """FINN's rtlsim_performance.json keys, from the free-running run."""
+    s = state.sim
+    runtime_ms = total_cycles / (cfg.clock_mhz * 1e3)
+    perf = {"N": s["frames"], "cycles": int(total_cycles), "fclk[mhz]": cfg.clock_mhz,
+            "runtime[ms]": round(runtime_ms, 6),
+            "throughput[images/s]": round(s["frames"] / runtime_ms * 1e3, 1),
+            "stable_throughput[images/s]": s["fps_at_clock"],
+            "latency_cycles": s["latency_cycles"], "II_cycles": s["cycles_per_frame"]}
+    (cfg.out / "rtlsim_performance.json").write_text(json.dumps(perf, indent=2) + "\n")
+
+
+def _localise(state: BuildState, frame: int, waves_dir=None) -> str:
+    from qonnx.core.onnx_exec import execute_onnx
+    from build_flows.sim.stitched import first_bad_layer
+    hw = state.hw
+    iname = hw.graph.input[0].name
+    x = state.frames(frame + 1)[frame:frame + 1].reshape(hw.get_tensor_shape(iname))
+    ctx = execute_onnx(hw, {iname: x.astype(np.float32)}, return_full_exec_context=True)
+    found = first_bad_layer(state.graph, ctx, waves_dir=waves_dir, waves_suffix=WAVES_SUFFIX)
+    where = (f"first differing layer: {found[0].name} ({found[0].module}), {found[1]}" if found
+             else "every layer alone matches the HW graph: check the stitching / FIFOs")
+    return f"hardware output differs from the reference on image {frame}; {where}"
+
+
+def step_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """LUT/FF/BRAM36/DSP per stage (Yosys for our RTL, FINN's models for the
+    rest) and the check against the board."""
+    from build_flows import estimate
+    t = time.time()
+    per_layer, total = estimate.estimate(state.graph, state.hw, cfg.board_info.part, cfg.out,
+                                         yosys=cfg.yosys, say=say)
+    state.layer_resources, state.resources = per_layer, total
+    say(f"[estimate] {total} of {cfg.board} ({time.time() - t:.1f} s)")
+    estimate.check_fits(total, cfg.board, cfg.board_info, cfg.clock_mhz, _bottleneck(state.graph))
+    return state
+
+
+def step_report(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """report.json (stable keys), report.html and FINN's per-layer report files."""
+    from build_flows import report
+    report.write(state, cfg)
+    say(f"[report] {cfg.out / 'report.json'}, {cfg.out / 'report.html'}")
+    return state
+
+
+def clear(paths) -> None:
+    """Remove files and folders (artefacts of an earlier build)."""
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()

@@ -1,0 +1,86 @@
+"""Streamlined QONNX -> the FINN HW graph that the ops registry maps.
+
+    model = streamline_for_hw(prepare_pixel_input(qonnx))  # shared pass list + TopK
+    model = convert_to_hw(model)                           # FINN convert_to_hw passes
+    model, layout = partition_dataflow(model, out_dir)     # the accelerator's graph
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.infer_data_layouts import InferDataLayouts
+from qonnx.transformation.insert_topk import InsertTopK
+
+from build_flows.errors import UnsupportedLayerError
+from build_flows.frontend.pixels import RemoveIdentityThresholds
+from build_flows.frontend.streamline import streamline, tidy_up
+from build_flows.ops import kind_of
+from build_flows.ops.base import describe
+
+# ops the host runs in front of the accelerator (they only reorder the pixels)
+HOST_OPS = {"Transpose", "Reshape", "Flatten"}
+
+
+def streamline_for_hw(model: ModelWrapper) -> ModelWrapper:
+    """TopK at the end, the shared streamline, then fold the pixel requantiser
+    and the output scale into the TopK."""
+    import finn.transformation.streamline.absorb as absorb
+
+    model = model.transform(InsertTopK(k=1))
+    model = streamline(model)
+    for t in (absorb.AbsorbScalarMulAddIntoTopK(), absorb.AbsorbScalarMulAddIntoTopK(),
+              RemoveIdentityThresholds()):
+        model = tidy_up(model.transform(t))
+    return model
+
+def convert_to_hw(model: ModelWrapper) -> ModelWrapper:
+    """FINN's convert_to_hw passes (InferPool before InferConvInpGen), then the
+    flatten between conv and FC folded into the FC weights."""
+    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+        InferBinaryMatrixVectorActivation)
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+        InferQuantizedMatrixVectorActivation)
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
+    import finn.transformation.streamline.absorb as absorb
+
+    for t in (InferBinaryMatrixVectorActivation(), InferQuantizedMatrixVectorActivation(),
+              InferThresholdingLayer(), InferPool(), InferConvInpGen(), InferLabelSelectLayer(),
+              RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(), InferDataLayouts()):
+        model = model.transform(t)
+    return tidy_up(model)
+
+
+def partition_dataflow(model: ModelWrapper, out_dir: Path) -> tuple[ModelWrapper, str]:
+    """FINN's CreateDataflowPartition; returns the accelerator graph and the
+    layout in which the host streams the pixels: "NHWC" after a leading
+    Transpose NCHW -> NHWC, "NCHW" after a leading flatten (Reshape/Flatten)
+    or when nothing precedes the first HW layer."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+
+    nodes = list(model.graph.node)
+    lead = 0
+    while lead < len(nodes) and nodes[lead].op_type in HOST_OPS:
+        lead += 1
+    for node in nodes[lead:]:
+        kind_of(node)  # an unsupported layer is named before FINN partitions the graph
+    layout = "NCHW"
+    for node in nodes[:lead]:
+        if node.op_type == "Transpose":
+            perm = [list(a.ints) for a in node.attribute if a.name == "perm"][0]
+            if perm != [0, 2, 3, 1] or layout != "NCHW":
+                raise UnsupportedLayerError(f"unsupported input layout change {describe(node)} "
+                                            f"(perm {perm}): only NCHW -> NHWC in front")
+            layout = "NHWC"
+    parent = model.transform(CreateDataflowPartition(partition_model_dir=str(out_dir)))
+    sdps = [n for n in parent.graph.node if n.op_type == "StreamingDataflowPartition"]
+    if len(sdps) != 1:
+        raise UnsupportedLayerError("the hardware layers do not form one dataflow partition")
+    inner = ModelWrapper(getCustomOp(sdps[0]).get_nodeattr("model"))
+    return inner, layout

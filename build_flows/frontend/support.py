@@ -1,0 +1,60 @@
+"""Support checks, each a BuildError that names the layer and the fix:
+QONNX layers with no streaming hardware (before streamlining), the binary
+structure of the streamlined graph, and the HW graph (a loop over the ops
+registry: each layer kind checks its own nodes)."""
+
+from __future__ import annotations
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from build_flows.errors import NonBinaryActivationError, UnsupportedLayerError
+from build_flows.frontend.streamline import StructureError, check_binary_structure
+from build_flows.ops import kind_of
+from build_flows.ops.base import describe
+
+# QONNX ops with no streaming hardware here, and what to do instead.
+UNSUPPORTED_OPS = {
+    "ReduceMean": "dynamic ASD or global average pooling: train with --asd static",
+    "GlobalAveragePool": "global average pooling: use a max-pool/flatten topology such as cnv",
+    "AveragePool": "average pooling: use max-pooling",
+    "Sigmoid": "dynamic ASD (squeeze-and-excitation shift): train with --asd static",
+    "Softmax": "softmax: export the logits (argmax is the same)",
+}
+
+
+def check_supported(model: ModelWrapper) -> None:
+    """Refuse, by node name, a QONNX layer the backend has no hardware for:
+    the ops above, and adds of two streams (residual shortcuts, e.g. resnet20)."""
+    for node in model.graph.node:
+        if node.op_type in UNSUPPORTED_OPS:
+            raise UnsupportedLayerError(
+                f"layer {node.name} ({node.op_type}) has no streaming hardware here: "
+                f"{UNSUPPORTED_OPS[node.op_type]}")
+        if node.op_type == "Add" and all(model.get_initializer(i) is None for i in node.input):
+            raise UnsupportedLayerError(
+                f"layer {node.name} (Add of two streams, a residual shortcut) has no streaming "
+                f"hardware yet: use a feed-forward model such as cnv, tfc or digits_cnv")
+
+
+def check_streamlined(model: ModelWrapper) -> None:
+    """The lead's structure check, as a BuildError."""
+    try:
+        check_binary_structure(model)
+    except StructureError as e:
+        raise NonBinaryActivationError(f"{e}; use a W1A1 model (binary weights and activations)") from e
+
+
+def check_hw_graph(model: ModelWrapper) -> None:
+    """Raise a BuildError unless every node has a layer kind that accepts it
+    and the nodes form one chain (the stage graph takes branches, but no
+    layer kind makes them yet)."""
+    nodes = list(model.graph.node)
+    kinds = [kind_of(node) for node in nodes]
+    for a, b in zip(nodes, nodes[1:]):
+        if model.find_consumer(a.output[0]) is not b:
+            raise UnsupportedLayerError(f"layer {describe(a)} does not feed {describe(b)}: "
+                                        "only a single chain of layers (no branches) is supported")
+    for kind in dict.fromkeys(kinds):
+        mine = [n for n, k in zip(nodes, kinds) if k is kind]
+        for i, node in enumerate(mine):
+            kind.check(model, node, i, len(mine))

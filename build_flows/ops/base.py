@@ -1,0 +1,129 @@
+"""What every layer kind provides, and the helpers they share.
+
+A layer kind (one file in ops/, one OpKind subclass, registered in
+ops/__init__.py) holds the whole Python story of one kind of FINN HW node:
+its support check, folding rule and cycle formula, divisibility check, RTL
+stage, golden model (its config dataclass) and FINN estimate. The flow never
+switches on op_type: it looks the kind up in the registry.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from build_flows.errors import FoldingError
+from build_flows.rtl.graph import Stage
+
+REPO = Path(__file__).resolve().parent.parent.parent
+HW_DIR = REPO / "hw"
+
+
+class RTLParamError(ValueError):
+    """A parameter combination the RTL cannot implement (message names the fix)."""
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def check_positive(module: str, **values: int) -> None:
+    for name, v in values.items():
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise RTLParamError(f"{module}: {name}={v!r} must be a positive integer")
+
+
+def check_divides(module: str, fold: str, fold_v: int, total: str, total_v: int) -> None:
+    """The one divisibility rule: fold must divide total (message lists the choices)."""
+    if total_v % fold_v:
+        raise RTLParamError(f"{module}: {fold}={fold_v} does not divide {total}={total_v}; "
+                            f"choose {fold} from {divisors(total_v)}")
+
+
+def folding_error(node, e: RTLParamError) -> FoldingError:
+    """An RTL parameter error of a layer's folding, named by the layer."""
+    return FoldingError(f"layer {node.name}: {str(e).split(': ', 1)[1]}")
+
+
+def describe(node) -> str:
+    return f"{node.name} ({node.op_type})"
+
+
+def nodeattr(node, name: str):
+    return getCustomOp(node).get_nodeattr(name)
+
+
+def producer_swg(model: ModelWrapper, node):
+    """The sliding window feeding node, or None."""
+    prod = model.find_producer(node.input[0])
+    if prod is not None and prod.op_type.startswith("ConvolutionInputGenerator"):
+        return prod
+    return None
+
+
+def finn_inst(node, impl: str):
+    """A specialised copy of a HW node (`impl` "hls" or "rtl"), for FINN's
+    estimate and code generation methods."""
+    node = copy.deepcopy(node)
+    node.domain = f"finn.custom_op.fpgadataflow.{impl}"
+    node.op_type = node.op_type + "_" + impl
+    return getCustomOp(node)
+
+
+def finn_hls_estimate(node, part: str) -> dict:
+    """FINN's analytic LUT/BRAM/DSP of a node's HLS variant (FINN has no FF model)."""
+    inst = finn_inst(node, "hls")
+    return {"LUT": int(inst.lut_estimation(part)), "FF": 0,
+            "BRAM36": round(inst.bram_estimation(part) / 2, 1), "DSP": int(inst.dsp_estimation(part))}
+
+
+@dataclass
+class MapContext:
+    """What mapping a node to a stage may need besides the node."""
+
+    gen_dir: Path  # where FINN's generators write their RTL
+    part: str  # FPGA part
+    clk_ns: float
+    stage_of_tensor: dict[str, Stage] = field(default_factory=dict)  # producer stage of a tensor
+
+
+class OpKind:
+    """One layer kind. `hw_ops`: the FINN HW op types it maps; `fold_attrs`:
+    the folding-JSON attributes of each of them."""
+
+    name = ""
+    hw_ops: tuple[str, ...] = ()
+    fold_attrs: dict[str, tuple[str, ...]] = {}
+
+    def check(self, model: ModelWrapper, node, index: int, count: int) -> None:
+        """Raise a BuildError if the node cannot be built (index/count: its
+        place among the nodes of this kind)."""
+
+    def absorbed(self, model: ModelWrapper, node) -> bool:
+        """True if another node's stage implements this node too."""
+        return False
+
+    def fold(self, model: ModelWrapper, node, target_cycles: int) -> None:
+        """Smallest folding that meets target_cycles per frame (or the fastest)."""
+
+    def sync(self, model: ModelWrapper, node) -> None:
+        """After folding: set what follows from this node's folding elsewhere."""
+
+    def check_folding(self, model: ModelWrapper, node) -> None:
+        """Raise FoldingError naming the layer if its folding does not divide."""
+
+    def cycles(self, model: ModelWrapper, node) -> int:
+        """Analytic cycles per frame."""
+        return 0
+
+    def stage(self, model: ModelWrapper, node, ctx: MapContext) -> Stage:
+        raise NotImplementedError(self.name)
+
+    def finn_estimate(self, model: ModelWrapper, stage: Stage, part: str) -> dict:
+        """FINN's analytic resources for the stage (LUT, FF, BRAM36, DSP)."""
+        return dict(stage.finn_resources)

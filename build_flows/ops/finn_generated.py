@@ -1,0 +1,98 @@
+"""Layers built by finn-plus' own RTL generators, through their generate_hdl:
+the sliding window (ConvolutionInputGenerator_rtl) of a convolution and the
+data width converter (StreamingDataWidthConverter_rtl) that we insert wherever
+a producer's beat is not its consumer's. Their wrappers have ap_clk / ap_rst_n
+/ in0_V / out0_V ports with byte-padded tdata; cycles and resources are
+FINN's own formulas and estimates.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from onnx import helper
+from qonnx.custom_op.registry import getCustomOp
+
+from build_flows.errors import UnsupportedLayerError
+from build_flows.ops.base import MapContext, OpKind, finn_inst
+from build_flows.rtl.graph import Stage, StageGraph, stream_stage
+
+
+def _pad(bits: int) -> int:
+    return int(math.ceil(bits / 8) * 8)
+
+
+def generated_stage(model, node, ctx: MapContext, op: str, cycles_of) -> Stage:
+    """Run FINN's generator of `node` into ctx.gen_dir/<name>; the stage of its wrapper."""
+    inst = finn_inst(node, "rtl")
+    code_dir = ctx.gen_dir / node.name
+    code_dir.mkdir(parents=True, exist_ok=True)
+    inst.set_nodeattr("code_gen_dir_ipgen", str(code_dir))
+    inst.generate_hdl(model, ctx.part, ctx.clk_ns)
+    in_w, out_w = inst.get_instream_width(), inst.get_outstream_width()
+    bits = inst.get_input_datatype().bitwidth()
+    res = {"LUT": int(inst.lut_estimation(ctx.part)), "FF": 0,
+           "BRAM36": round(inst.bram_estimation(ctx.part) / 2, 1), "DSP": 0}
+    simd = inst.get_nodeattr("SIMD") if "SIMD" in inst.get_nodeattr_types() else 0
+    return stream_stage(node.name, op, inst.get_nodeattr("gen_top_module"), {},
+                        [Path(p) for p in inst.get_rtl_file_list(abspath=True)], in_w, out_w,
+                        bits, bits, node.input[0], node.output[0], style="finn",
+                        in_padded=_pad(in_w), out_padded=_pad(out_w), simd=simd,
+                        expected_cycles=cycles_of(inst), finn_resources=res)
+
+
+class SlidingWindow(OpKind):
+    """A convolution's sliding window; a depthwise window in front of a Pool
+    is part of the max-pool stage (ops/maxpool.py). Its SIMD is set by the
+    MVAU it feeds."""
+
+    name = "ConvolutionInputGenerator"
+    hw_ops = ("ConvolutionInputGenerator",)
+    fold_attrs = {"ConvolutionInputGenerator": ("SIMD",)}
+
+    def absorbed(self, model, node):
+        nxt = model.find_consumer(node.output[0])
+        return nxt is not None and nxt.op_type == "Pool"
+
+    def check(self, model, node, index, count):
+        if not self.absorbed(model, node) and getCustomOp(node).get_nodeattr("depthwise"):
+            raise UnsupportedLayerError(f"layer {node.name}: depthwise window without a Pool")
+
+    def stage(self, model, node, ctx):
+        return generated_stage(model, node, ctx, self.name, lambda inst: int(inst.get_exp_cycles()))
+
+
+def _dwc_cycles(inst) -> int:
+    return max(int(np.prod(inst.get_folded_input_shape()[:-1])),
+               int(np.prod(inst.get_folded_output_shape()[:-1])))
+
+
+class WidthConverter(OpKind):
+    """FINN's InsertDWC fails on un-specialised sliding windows in finn-plus
+    1.6.1, so converters are inserted here, on the stage graph."""
+
+    name = "StreamingDataWidthConverter"
+    hw_ops = ("StreamingDataWidthConverter",)
+
+    def stage(self, model, node, ctx):
+        return generated_stage(model, node, ctx, self.name, _dwc_cycles)
+
+    def insert(self, graph: StageGraph, model, ctx: MapContext) -> None:
+        """A converter on every internal edge whose two ends have different beats."""
+        for edge in list(graph.internal_edges()):
+            a, b = graph.src_port(edge), graph.dst_port(edge)
+            if a.width == b.width:
+                continue
+            bits = a.elem_bits
+            node = helper.make_node(
+                "StreamingDataWidthConverter", [a.tensor], [a.tensor + "_dwc"],
+                domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+                name=f"DWC_{edge.src}", inShape=[1, edge.numel], outShape=[1, edge.numel],
+                inWidth=a.width, outWidth=b.width,
+                dataType="BINARY" if bits == 1 else f"UINT{bits}")
+            dwc = self.stage(model, node, ctx)
+            for port in (*dwc.inputs, *dwc.outputs):
+                port.tensor, port.elem_bits = a.tensor, bits
+            graph.insert_after(edge, dwc)

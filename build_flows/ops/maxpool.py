@@ -1,0 +1,130 @@
+"""Max-pool: FINN's depthwise sliding window + Pool pair -> hw/maxpool_bin.sv,
+a streaming K x K / stride K binary max-pool (bipolar max = OR) over NHWC bits,
+SIMD channels per beat (FINN: the Pool's PE).
+
+Folding rule: raise PE until the pool meets the target; PE divides the
+channels. Cycles per frame: one input beat per cycle, H * W * C / PE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from qonnx.custom_op.registry import getCustomOp
+
+from build_flows.errors import UnsupportedLayerError
+from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
+                                  check_positive, divisors, finn_hls_estimate, finn_inst,
+                                  folding_error, producer_swg)
+from build_flows.rtl.graph import stream_stage
+from build_flows.rtl.stream import pack_lanes, unpack_lanes
+
+
+@dataclass
+class MaxPoolConfig:
+    """hw/maxpool_bin.sv: K x K binary max-pool, stride K, over NHWC bits."""
+
+    ifm_h: int
+    ifm_w: int
+    c: int
+    simd: int
+    k: int
+
+    def validate(self) -> "MaxPoolConfig":
+        check_positive("maxpool_bin", IFM_H=self.ifm_h, IFM_W=self.ifm_w, C=self.c,
+                        SIMD=self.simd, K=self.k)
+        check_divides("maxpool_bin", "SIMD", self.simd, "C", self.c)
+        if self.k > min(self.ifm_h, self.ifm_w):
+            raise RTLParamError(f"maxpool_bin: K={self.k} exceeds the feature map "
+                                f"{self.ifm_h}x{self.ifm_w}; use K <= {min(self.ifm_h, self.ifm_w)}")
+        return self
+
+    def verilog_params(self) -> dict:
+        self.validate()
+        return {"IFM_H": self.ifm_h, "IFM_W": self.ifm_w, "C": self.c,
+                "SIMD": self.simd, "K": self.k}
+
+    def pack_input(self, x: np.ndarray) -> list[int]:
+        """x[N, H, W, C] binary -> words of SIMD channels."""
+        return pack_lanes(np.asarray(x), 1, self.simd)
+
+    def unpack_output(self, words: list[int]) -> np.ndarray:
+        return unpack_lanes(words, 1, self.simd).reshape(
+            -1, self.ifm_h // self.k, self.ifm_w // self.k, self.c)
+
+    def out_words_per_image(self) -> int:
+        return (self.ifm_h // self.k) * (self.ifm_w // self.k) * self.c // self.simd
+
+    def in_words_per_image(self) -> int:
+        return self.ifm_h * self.ifm_w * self.c // self.simd
+
+    def golden(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x).reshape(-1, self.ifm_h, self.ifm_w, self.c)
+        oh, ow, k = self.ifm_h // self.k, self.ifm_w // self.k, self.k
+        win = x[:, : oh * k, : ow * k, :].reshape(-1, oh, k, ow, k, self.c)
+        return win.max(axis=(2, 4))
+
+
+
+def maxpool_config(model, node) -> MaxPoolConfig:
+    """The maxpool_bin configuration of a Pool node and its window (not validated)."""
+    swg, pool = getCustomOp(producer_swg(model, node)), getCustomOp(node)
+    h, w = swg.get_nodeattr("IFMDim")
+    return MaxPoolConfig(ifm_h=h, ifm_w=w, c=swg.get_nodeattr("IFMChannels"),
+                         simd=pool.get_nodeattr("PE"), k=swg.get_nodeattr("ConvKernelDim")[0])
+
+
+class MaxPool(OpKind):
+    name = "MaxPool"
+    hw_ops = ("Pool",)
+    fold_attrs = {"Pool": ("PE",)}
+
+    def check(self, model, node, index, count):
+        swg_node = producer_swg(model, node)
+        if swg_node is None:
+            raise UnsupportedLayerError(f"layer {node.name} (Pool) has no sliding window in front")
+        swg, pool = getCustomOp(swg_node), getCustomOp(node)
+        k, s = list(swg.get_nodeattr("ConvKernelDim")), list(swg.get_nodeattr("Stride"))
+        dt = pool.get_input_datatype()
+        if pool.get_nodeattr("Function") != "MaxPool" or k[0] != k[1] or k != s or dt.bitwidth() != 1:
+            raise UnsupportedLayerError(
+                f"layer {node.name} (Pool {pool.get_nodeattr('Function')}, kernel {k}, stride {s}, "
+                f"{dt.name}): only binary max-pool with square kernel = stride is supported")
+
+    def cycles(self, model, node):
+        return maxpool_config(model, node).in_words_per_image()
+
+    def fold(self, model, node, target_cycles):
+        inst = getCustomOp(node)
+        for pe in divisors(inst.get_nodeattr("Channels")):
+            inst.set_nodeattr("PE", pe)
+            if self.cycles(model, node) <= target_cycles:
+                break
+
+    def sync(self, model, node):
+        getCustomOp(producer_swg(model, node)).set_nodeattr("SIMD", getCustomOp(node).get_nodeattr("PE"))
+
+    def check_folding(self, model, node):
+        inst = getCustomOp(node)
+        total, pe = inst.get_nodeattr("Channels"), inst.get_nodeattr("PE")
+        try:
+            check_divides("maxpool_bin", "PE", pe, "channels", total)
+        except RTLParamError as e:
+            raise folding_error(node, e) from e
+
+    def stage(self, model, node, ctx: MapContext):
+        self.check(model, node, 0, 1)
+        cfg = maxpool_config(model, node).validate()
+        return stream_stage(node.name, self.name, "maxpool_bin", cfg.verilog_params(),
+                            [HW_DIR / "maxpool_bin.sv", HW_DIR / "axis_skid.sv"], cfg.simd, cfg.simd,
+                            in_tensor=producer_swg(model, node).input[0], out_tensor=node.output[0],
+                            simd=cfg.simd, expected_cycles=self.cycles(model, node))
+
+    def finn_estimate(self, model, stage, part):
+        node = model.get_node_from_name(stage.name)
+        res = finn_hls_estimate(node, part)
+        swg = finn_inst(producer_swg(model, node), "rtl")  # the window is part of this stage
+        res["LUT"] += int(swg.lut_estimation(part))
+        res["BRAM36"] = round(res["BRAM36"] + swg.bram_estimation(part) / 2, 1)
+        return res
