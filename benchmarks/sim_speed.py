@@ -27,8 +27,8 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from build_flows import build as B  # noqa: E402
-from build_flows.build_config import BuildConfig, DEFAULT_CHECKPOINT  # noqa: E402
+from build_flows.config import DEFAULT_CHECKPOINT, BuildConfig  # noqa: E402
+from build_flows.flow import run_build  # noqa: E402
 
 DEFAULT_FRAMES = {"digits_cnv": 200, "cnv": 20}
 
@@ -52,27 +52,20 @@ def prepare(model: str, frames: int, work: Path, target_fps: float | None):
         cfg = BuildConfig(board="pynq-z2", model="cnv", checkpoint=cnv_checkpoint(work / "cnv.pt"),
                           dataset="random", verify_images=frames, out=work / model, yosys=False,
                           target_fps=target_fps or 3050)
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    state = B.BuildState()
-    for step in (B.step_load, B.step_export, B.step_streamline, B.step_to_hw, B.step_rtl,
-                 B.step_size_fifos):
-        state = step(state, cfg)
-    return state, cfg
+    return run_build(cfg, to_step="size_fifos"), cfg
 
 
 def measure(model: str, frames: int, work: Path, target_fps: float | None, threads: int) -> dict:
     from qonnx.core.onnx_exec import execute_onnx
-    from build_flows import rtl_backend, stitched_sim
+    from build_flows.sim.stitched import measure as measure_ii, run_design
     state, cfg = prepare(model, frames, work, target_fps)
-    chain = rtl_backend.with_fifos(state.layers, state.fifo_depths)
-    x = B._frames(state)
+    x = state.frames()
     t = time.time()  # compile (or fetch from the cache) with two frames
-    stitched_sim.run_stitched(chain, cfg.out / "rtl", x[:2], state.numel[-1], 0.0, cfg.seed,
-                              threads=threads)
+    run_design(state.graph, state.rtl, x[:2], 0.0, cfg.seed, threads=threads)
     compile_s = time.time() - t
     t = time.time()
-    run = stitched_sim.run_stitched(chain, cfg.out / "rtl", x, state.numel[-1], 0.0, cfg.seed,
-                                    timeout_cycles=10_000_000, threads=threads)
+    run = run_design(state.graph, state.rtl, x, 0.0, cfg.seed, timeout_cycles=10_000_000,
+                     threads=threads)
     sim_s = time.time() - t
     rtl_classes = run.outputs[:, 0]
 
@@ -88,8 +81,7 @@ def measure(model: str, frames: int, work: Path, target_fps: float | None, threa
     finn_classes = np.array(finn_classes)
     disagree = int((finn_classes != rtl_classes).sum())
     ref_bad = int((finn_classes != state.ref_classes.reshape(-1)).sum())
-    words = stitched_sim.words_per_frame(state.numel[-1], chain[-1].out_width, chain[-1].out_elem_bits)
-    ii, _ = stitched_sim.measure(run, words)
+    ii, _ = measure_ii(run, state.graph.words_per_frame(state.graph.output_edge))
     return {"model": model, "frames": len(x), "ii": ii, "compile_s": compile_s,
             "sim_s": sim_s, "finn_s": finn_s, "disagree": disagree, "ref_bad": ref_bad,
             "cycles": run.total_cycles, "threads": threads}

@@ -109,9 +109,9 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - the boundary of every internal failure
         log = _write_error_log(locals().get("cfg"))
         tool = e.tool if isinstance(e, ToolError) else type(e).__name__
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"error: internal: {tool} failed: {first} (full report: {log}); please report it",
-              file=sys.stderr)
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"error: internal: {tool} failed: {first} (traceback and full message: {log}); "
+              "please report it", file=sys.stderr)
         return 3
     if cfg.to_step and cfg.to_step != STEP_NAMES[-1]:
         print(f"== stopped after step {cfg.to_step}: {cfg.out}")

@@ -22,6 +22,19 @@ DEFAULT_CHECKPOINT = REPO / "quant_models" / "checkpoints" / "digits_cnv.pt"
 DEFAULT_TARGET_FPS = 100_000  # at 100 MHz: 1000 cycles per frame
 
 
+def read_json_object(path: Path, what: str, error: type[Exception]) -> dict:
+    """The JSON object in a user's file, or `error` naming the file and the fix."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as e:
+        raise error(f"{what} {path} not found; pass an existing JSON file") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{what} {path} is not valid JSON ({e}); fix the file") from e
+    if not isinstance(data, dict):
+        raise error(f"{what} {path} must hold a JSON object")
+    return data
+
+
 @dataclass(frozen=True)
 class Board:
     part: str  # FPGA part number (Vivado spelling)
@@ -94,14 +107,7 @@ class BuildConfig:
     def from_json(cls, path: Path, **overrides) -> "BuildConfig":
         """The config in a JSON file (the fields above; unknown keys are refused),
         with `overrides` (non-None values) on top."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file {path} not found; pass an existing JSON file") from e
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {path} is not valid JSON ({e}); fix the file") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a JSON object of build fields")
+        data = read_json_object(path, "config file", ConfigError)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from build_flows.build import main, run_build
-from build_flows.build_config import DEFAULT_CHECKPOINT, BuildConfig
-from build_flows.build_errors import (DoesNotFitError, FoldingError, InputShapeError,
+from build_flows.build import main
+from build_flows.flow import run_build
+from build_flows.config import DEFAULT_CHECKPOINT, BuildConfig
+from build_flows.errors import (DoesNotFitError, FoldingError, InputShapeError,
                                       ModelInputError, NonBinaryActivationError,
                                       UnsupportedLayerError)
 
@@ -25,19 +29,31 @@ def digits_ckpt() -> Path:
     return DEFAULT_CHECKPOINT
 
 
-def untrained(tmp_path: Path, name: str, **cfg) -> Path:
+def untrained(tmp_path: Path, name: str, seed: int = 0, **cfg) -> Path:
+    """An untrained registry model (weights from a seeded generator) as a checkpoint."""
+    import torch
     from quant_models import get_model
     from quant_models.checkpoint import save_checkpoint
     path = tmp_path / f"{name}.pt"
+    torch.manual_seed(seed)
     save_checkpoint(path, get_model(name, **cfg))
     return path
 
 
-def test_default_digits_build_bit_exact(digits_ckpt, tmp_path, capsys):
-    out = tmp_path / "b"
-    rc = main(["--board", "pynq-z2", "--checkpoint", str(digits_ckpt), "--verify-images", "40",
-               "--out", str(out)])
+@pytest.fixture(scope="module")
+def digits_build(digits_ckpt, tmp_path_factory):
+    """The default build (40 images), run once through the CLI: (out dir, stdout)."""
+    out = tmp_path_factory.mktemp("digits") / "b"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["--board", "pynq-z2", "--checkpoint", str(digits_ckpt), "--verify-images", "40",
+                   "--out", str(out)])
     assert rc == 0
+    return out, buf.getvalue()
+
+
+def test_default_digits_build_bit_exact(digits_build):
+    out, stdout = digits_build
     r = json.loads((out / "report.json").read_text())
     assert {"board", "clock_mhz", "fits_board", "resources", "sim", "layers"} <= set(r)
     assert r["board"] == "pynq-z2" and r["fits_board"] is True
@@ -52,23 +68,122 @@ def test_default_digits_build_bit_exact(digits_ckpt, tmp_path, capsys):
     folding = json.loads((out / "folding_config.json").read_text())
     assert "Defaults" in folding and any(k.startswith("MVAU") for k in folding)
     assert "<svg" in (out / "report.html").read_text()
-    assert "0 mismatches" in capsys.readouterr().out
+    assert "0 mismatches" in stdout
+
+
+def test_build_folder_has_finn_style_files(digits_build):
+    """FINN-named per-layer reports agree with report.json; every step's model
+    is kept; rtl/ holds every source its filelist names and every memory file."""
+    out, _ = digits_build
+    r = json.loads((out / "report.json").read_text())
+    cycles = json.loads((out / "estimate_layer_cycles.json").read_text())
+    assert cycles == {layer["name"]: layer["expected_cycles"] for layer in r["layers"]}
+    res = json.loads((out / "estimate_layer_resources.json").read_text())
+    assert set(res) == {layer["name"] for layer in r["layers"]} | {f["name"] for f in r["fifos"]}
+    assert sum(v["LUT"] for v in res.values()) == r["resources"]["LUT"]
+    assert all(v["BRAM_18K"] == 2 * v["BRAM36"] for v in res.values())
+    perf = json.loads((out / "rtlsim_performance.json").read_text())
+    assert perf["N"] == 40 and perf["latency_cycles"] == r["sim"]["latency_cycles"]
+    assert perf["stable_throughput[images/s]"] == r["sim"]["fps_at_clock"]
+    net = json.loads((out / "estimate_network_performance.json").read_text())
+    assert net["max_cycles"] == r["sim"]["expected_cycles_per_frame"]
+    assert sorted(p.name for p in (out / "intermediate_models").iterdir()) == \
+        ["export.onnx", "streamline.onnx", "to_hw.onnx"]
+    names = (out / "rtl" / "filelist.f").read_text().split()
+    assert names[-1] == "sdbnn_top.sv" and all((out / "rtl" / n).is_file() for n in names)
+    mvaus = [layer["name"] for layer in r["layers"] if layer["op"] == "MVAU"]
+    assert {f"{m}_weights.mem" for m in mvaus} <= {p.name for p in (out / "rtl").glob("*.mem")}
+    top = (out / "rtl" / "sdbnn_top.sv").read_text()
+    assert str(out) not in top and "/" not in "".join(names)  # no build-specific paths
+    config = json.loads((out / "build_config.json").read_text())
+    assert config["board"] == "pynq-z2" and config["verify_images"] == 40
+
+
+def test_rerun_from_a_step_keeps_nothing_stale(digits_build):
+    """--config OUT/build_config.json --from-step simulate reruns the last steps
+    from the saved state: the same report, and an earlier build's waveforms
+    (an artefact of the simulate step) are gone."""
+    out, _ = digits_build
+    before = json.loads((out / "report.json").read_text())
+    (out / "waves").mkdir(exist_ok=True)
+    (out / "waves" / "stale.vcd").write_text("old")
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["--config", str(out / "build_config.json"), "--from-step", "simulate"])
+    assert rc == 0
+    after = json.loads((out / "report.json").read_text())
+    assert not (out / "waves").exists()
+    assert set(after.pop("step_seconds")) == set(before.pop("step_seconds"))
+    assert after == before
+
+
+def test_to_step_stops_early(digits_ckpt, tmp_path):
+    out = tmp_path / "b"
+    state = run_build(BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, verify_images=4, out=out),
+                      to_step="to_hw")
+    assert state.hw is not None and state.graph is None
+    assert (out / "model_hw.onnx").is_file() and (out / "intermediate_state" / "to_hw.pkl").is_file()
+    assert not (out / "rtl").exists() and not (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"board": "pynq-z2", "speed": 3}, r"unknown field\(s\) \['speed'\]"),
+    ({"board": "pynq-z9"}, r"unknown board 'pynq-z9'"),
+    ("{not json", r"is not valid JSON"),
+], ids=["unknown-field", "unknown-board", "not-json"])
+def test_bad_config_file(tmp_path, capsys, content, message):
+    path = tmp_path / "cfg.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert main(["--config", str(path)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: config file")
+    assert re.search(message, errors[0])
+
+
+def test_from_step_without_saved_state(tmp_path, capsys):
+    assert main(["--board", "pynq-z2", "--out", str(tmp_path / "empty"), "--from-step", "rtl"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no saved state of step to_hw") and "--to-step to_hw" in err
+
+
+def test_internal_failure_is_one_line_and_a_log(tmp_path, capsys, monkeypatch):
+    """An exception inside a step (here a crash injected into the support
+    check) is no traceback on the terminal: one `error: internal:` line, exit
+    3, and the traceback in OUT/error.log."""
+    from build_flows.frontend import support
+
+    def crash(model):
+        raise RuntimeError("injected crash")
+    monkeypatch.setattr(support, "check_supported", crash)
+    out = tmp_path / "b"
+    assert main(["--board", "pynq-z2", "--verify-images", "4", "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: internal: step streamline failed: RuntimeError: injected crash")
+    assert "Traceback" in (out / "error.log").read_text()
 
 
 def test_folding_json_round_trip(digits_ckpt, tmp_path):
+    """A FINN-format folding JSON is applied as given and written back as
+    folding_config.json (the hardware at other foldings is checked by
+    tests/ops and the other builds)."""
     folding = {"Defaults": {}, "MVAU_0": {"PE": 32, "SIMD": 1}, "MVAU_1": {"PE": 4, "SIMD": 32},
                "MVAU_2": {"PE": 2, "SIMD": 64}, "MVAU_3": {"PE": 2, "SIMD": 8},
                "Pool_0": {"PE": 4}, "LabelSelect_0": {"PE": 2}}
     path = tmp_path / "fold.json"
     path.write_text(json.dumps(folding))
-    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, verify_images=12,
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, verify_images=4,
                       out=tmp_path / "b", yosys=False)
-    state = run_build(cfg)
-    assert state.sim["mismatches"] == 0
+    state = run_build(cfg, to_step="to_hw")
     written = json.loads((tmp_path / "b" / "folding_config.json").read_text())
     for name, attrs in folding.items():
         for k, v in attrs.items():
             assert written[name][k] == v
+    # the sliding window in front of each MVAU / Pool follows its consumer's SIMD / PE
+    assert written["ConvolutionInputGenerator_1"]["SIMD"] == 32
+    assert written["ConvolutionInputGenerator_2"]["SIMD"] == 4
+    assert state.hw.get_node_from_name("MVAU_1") is not None
 
 
 @pytest.mark.parametrize("first_bits", [1, 4])  # 4: integer x 4-bit first layer (MVTU int_int)
@@ -77,7 +192,7 @@ def test_tfc_end_to_end(tmp_path, first_bits):
                       checkpoint=untrained(tmp_path, "tfc", first_bits=first_bits),
                       verify_images=20, dataset="random", out=tmp_path / "b", yosys=False)
     state = run_build(cfg)
-    first = next(st for st in state.layers if st.op == "MVAU")
+    first = next(st for st in state.graph.layers() if st.op == "MVAU")
     assert first.params["MODE"] == (1 if first_bits == 1 else 2)
     assert first.params["W_WIDTH"] == first_bits
     assert state.sim["mismatches"] == 0

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from build_flows.build import run_build
-from build_flows.build_config import BuildConfig
+from build_flows.flow import run_build
+from build_flows.config import BuildConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,9 +30,11 @@ def reduced_cnv_onnx(path: Path, seed: int = 0) -> Path:
     SD-BNN BN + static ASD + sign) with 1/8 of its channels, as QONNX. The
     registry's cnv has no channel option and needs image_size 32, so the
     reduced model is built from the same builder and exported directly."""
+    import torch
     from helpers import randomise_sd_parameters
     from quant_models.export import export_qonnx
     from quant_models.models import ModelConfig, _conv_net
+    torch.manual_seed(seed)
     model = _conv_net("cnv_reduced", ModelConfig(), [8, 8, "P", 16, 16, "P", 32, 32], [64, 64])
     randomise_sd_parameters(model, seed=seed)
     export_qonnx(model, path)
@@ -45,16 +47,16 @@ def test_reduced_cnv_bit_exact(tmp_path):
                       target_fps=25_000, out=tmp_path / "b", yosys=False)
     state = run_build(cfg)
     _check(state, 3)
-    ops = {layer.op for layer in state.layers}
+    ops = {layer.op for layer in state.graph.layers()}
     assert {"MVAU", "MaxPool", "ConvolutionInputGenerator", "LabelSelect"} <= ops
-    assert len([st for st in state.layers if st.op == "MVAU"]) == 9  # 6 conv + 3 FC, as CNV
+    assert len([st for st in state.graph.layers() if st.op == "MVAU"]) == 9  # 6 conv + 3 FC, as CNV
 
 
 def test_host_table_for_non_identity_pixel_quantiser():
     """FINN's CNV quantises 2k/255 - 1 to Q1.7: not the identity on k, so the
     build moves it to the host as a table (and the graph takes INT8)."""
     import numpy as np
-    from build_flows.to_hw import apply_host_table
+    from build_flows.frontend.pixels import apply_host_table
     table = np.stack([np.arange(256) - 128, 127 - np.arange(256)])
     px = np.array([[[[0, 255]], [[0, 255]]]])
     assert apply_host_table(px, table).tolist() == [[[[-128, 127]], [[127, -128]]]]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from build_flows.streamline import StructureError, check_binary_structure, streamline
+from build_flows.frontend.streamline import StructureError, check_binary_structure, streamline
 from quant_models import get_model, model_names
 from quant_models.export import ExportError, export_qonnx
 from helpers import randomise_sd_parameters, run_onnx

@@ -109,3 +109,23 @@ def synth(top: str, sources: list[Path], params: dict | None = None,
     tmp_file.write_text(json.dumps(res))
     os.replace(tmp_file, cached)  # atomic: parallel builds never read half a file
     return res
+
+
+def elaborate(top: str, sources: list[Path], params: dict | None = None,
+              files: dict[str, str] | None = None) -> None:
+    """Yosys' SystemVerilog front end on `top` (hierarchy -check, proc,
+    check -assert): raises YosysError with its output if the design does not
+    elaborate cleanly (a parameter check's $error included)."""
+    with tempfile.TemporaryDirectory(prefix="sdbnn-elab-") as tmp:
+        work = Path(tmp)
+        for src in map(Path, sources):
+            shutil.copyfile(src, work / src.name)
+        for name, content in (files or {}).items():
+            (work / name).write_text(content)
+        text = (f"read_verilog -sv {' '.join(Path(s).name for s in sources)}\n"
+                f"{chparam(top, params or {})}hierarchy -check -top {top}\nproc\ncheck -assert\n")
+        (work / "elab.ys").write_text(text)
+        proc = subprocess.run([str(YOSYS), "-q", "-s", "elab.ys"], cwd=work, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise YosysError(f"yosys elaboration of {top} failed:\n{proc.stdout}{proc.stderr}")

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from build_flows.config import BuildConfig
-from build_flows.errors import ConfigError
+from build_flows.errors import BuildError, ConfigError, ToolError
 from build_flows.flow import steps as S
 from build_flows.flow.state import BuildState
 from build_flows.frontend.finn_settings import finn_build_dir
@@ -86,7 +85,12 @@ def run_build(cfg: BuildConfig, from_step: str | None = None, to_step: str | Non
     with finn_build_dir(out / "finn_build"):
         for step in STEPS[first:last + 1]:
             t = time.time()
-            state = step.run(state, cfg)
+            try:
+                state = step.run(state, cfg)
+            except (BuildError, ToolError):
+                raise
+            except Exception as e:  # a bug or a FINN/QONNX failure: named by its step
+                raise ToolError(f"{type(e).__name__}: {e}", tool=f"step {step.name}") from e
             state.timings[step.name] = round(time.time() - t, 2)
             if step.model:
                 (out / MODELS_DIR).mkdir(exist_ok=True)

@@ -5,12 +5,12 @@ check; this file only loops over the graph."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from build_flows.config import read_json_object
 from build_flows.errors import FoldingError
 from build_flows.ops import REGISTRY, kind_of
 
@@ -40,14 +40,7 @@ def layer_cycles(model: ModelWrapper, node) -> int:
 def apply_folding_json(model: ModelWrapper, path: Path) -> ModelWrapper:
     """Set PE/SIMD from a FINN-format folding JSON; unknown layer names or
     attributes raise FoldingError. Sliding windows follow their consumer."""
-    try:
-        cfg = json.loads(Path(path).read_text())
-    except FileNotFoundError as e:
-        raise FoldingError(f"folding file {path} not found; pass an existing FINN-format JSON") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FoldingError(f"folding file {path} is not valid JSON ({e}); fix the file") from e
-    if not isinstance(cfg, dict):
-        raise FoldingError(f"folding file {path} must hold a JSON object of layer name -> attributes")
+    cfg = read_json_object(path, "folding file", FoldingError)
     names = {n.name: n for n in model.graph.node}
     unknown = sorted(k for k in cfg if k != "Defaults" and k not in names)
     if unknown:

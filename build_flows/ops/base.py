@@ -45,6 +45,18 @@ def check_divides(module: str, fold: str, fold_v: int, total: str, total_v: int)
                             f"choose {fold} from {divisors(total_v)}")
 
 
+def first_meeting(node, attr: str, choices, meets) -> bool:
+    """Set attr to the first of `choices` for which meets() holds (a folding
+    rule: the smallest folding that meets the target); True if one did, else
+    the last choice stays set."""
+    inst = getCustomOp(node)
+    for value in choices:
+        inst.set_nodeattr(attr, value)
+        if meets():
+            return True
+    return False
+
+
 def folding_error(node, e: RTLParamError) -> FoldingError:
     """An RTL parameter error of a layer's folding, named by the layer."""
     return FoldingError(f"layer {node.name}: {str(e).split(': ', 1)[1]}")

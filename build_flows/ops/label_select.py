@@ -14,7 +14,8 @@ import numpy as np
 from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
-                                  check_positive, divisors, finn_hls_estimate, folding_error)
+                                  check_positive, divisors, finn_hls_estimate, first_meeting,
+                                  folding_error)
 from build_flows.rtl.graph import stream_stage
 from build_flows.rtl.stream import pack_lanes
 
@@ -81,11 +82,8 @@ class LabelSelect(OpKind):
         return label_select_config(node).cycles_per_vector()
 
     def fold(self, model, node, target_cycles):
-        inst = getCustomOp(node)
-        for pe in divisors(inst.get_nodeattr("Labels")):
-            inst.set_nodeattr("PE", pe)
-            if self.cycles(model, node) <= target_cycles:
-                break
+        first_meeting(node, "PE", divisors(getCustomOp(node).get_nodeattr("Labels")),
+                      lambda: self.cycles(model, node) <= target_cycles)
 
     def check_folding(self, model, node):
         cfg = label_select_config(node)

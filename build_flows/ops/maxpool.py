@@ -16,7 +16,7 @@ from qonnx.custom_op.registry import getCustomOp
 from build_flows.errors import UnsupportedLayerError
 from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
                                   check_positive, divisors, finn_hls_estimate, finn_inst,
-                                  folding_error, producer_swg)
+                                  first_meeting, folding_error, producer_swg)
 from build_flows.rtl.graph import stream_stage
 from build_flows.rtl.stream import pack_lanes, unpack_lanes
 
@@ -96,11 +96,8 @@ class MaxPool(OpKind):
         return maxpool_config(model, node).in_words_per_image()
 
     def fold(self, model, node, target_cycles):
-        inst = getCustomOp(node)
-        for pe in divisors(inst.get_nodeattr("Channels")):
-            inst.set_nodeattr("PE", pe)
-            if self.cycles(model, node) <= target_cycles:
-                break
+        first_meeting(node, "PE", divisors(getCustomOp(node).get_nodeattr("Channels")),
+                      lambda: self.cycles(model, node) <= target_cycles)
 
     def sync(self, model, node):
         getCustomOp(producer_swg(model, node)).set_nodeattr("SIMD", getCustomOp(node).get_nodeattr("PE"))

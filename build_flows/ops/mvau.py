@@ -24,7 +24,7 @@ from qonnx.custom_op.registry import getCustomOp
 from build_flows.errors import FoldingError, NonBinaryActivationError, UnsupportedLayerError
 from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
                                   check_positive, describe, divisors, finn_hls_estimate,
-                                  folding_error, producer_swg)
+                                  first_meeting, folding_error, producer_swg)
 from build_flows.rtl.graph import stream_stage
 from build_flows.rtl.stream import mem_text, pack_lanes, unpack_lanes
 
@@ -304,15 +304,10 @@ class MVAU(OpKind):
         inst = getCustomOp(node)
         swg = producer_swg(model, node)
         simd_max = getCustomOp(swg).get_nodeattr("IFMChannels") if swg is not None else inst.get_nodeattr("MW")
+        meets = lambda: self.cycles(model, node) <= target_cycles  # noqa: E731
         inst.set_nodeattr("PE", 1)
-        for simd in divisors(simd_max):
-            inst.set_nodeattr("SIMD", simd)
-            if self.cycles(model, node) <= target_cycles:
-                return
-        for pe in divisors(inst.get_nodeattr("MH")):
-            inst.set_nodeattr("PE", pe)
-            if self.cycles(model, node) <= target_cycles:
-                return
+        if not first_meeting(node, "SIMD", divisors(simd_max), meets):
+            first_meeting(node, "PE", divisors(inst.get_nodeattr("MH")), meets)
 
     def sync(self, model, node):
         swg = producer_swg(model, node)  # the window streams SIMD channels per beat

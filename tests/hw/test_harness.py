@@ -1,12 +1,12 @@
-"""build_flows/verilator_sim.py: watchdog, compile errors, cache reuse and races, waveforms."""
+"""build_flows/sim/verilator.py: watchdog, compile errors, cache reuse and races, waveforms."""
 
 import threading
 import time
 
 import pytest
 
-from build_flows import verilator_sim
-from build_flows.verilator_sim import (SimCompileError, SimStallError, build, render_harness,
+from build_flows.sim import verilator as verilator_sim
+from build_flows.sim.verilator import (SimCompileError, SimStallError, build, render_harness,
                                        simulate)
 from hwsim import sources
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from build_flows.rtl_params import LabelSelectConfig, RTLParamError
-from build_flows.verilator_sim import SimCompileError, lint
+from build_flows.ops.label_select import LabelSelectConfig, RTLParamError
+from build_flows.sim.verilator import SimCompileError, lint
 from hwsim import run_patterns, sources, steady_cycles
 
 CONFIGS = [
