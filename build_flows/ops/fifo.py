@@ -33,7 +33,8 @@ def fifo_stage(name: str, port: Port, depth: int) -> Stage:
     cfg = FIFOConfig(data_width=port.width, depth=max(2, depth)).validate()
     return stream_stage(name, FIFO.name, "axis_fifo", cfg.verilog_params(), [HW_DIR / "axis_fifo.sv"],
                         port.width, port.width, port.elem_bits, port.elem_bits,
-                        port.tensor, port.tensor, depth=cfg.depth)
+                        port.tensor, port.tensor, in_signed=port.signed, out_signed=port.signed,
+                        depth=cfg.depth)
 
 
 class FIFO(OpKind):

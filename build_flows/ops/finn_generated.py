@@ -94,5 +94,5 @@ class WidthConverter(OpKind):
                 dataType="BINARY" if bits == 1 else f"UINT{bits}")
             dwc = self.stage(model, node, ctx)
             for port in (*dwc.inputs, *dwc.outputs):
-                port.tensor, port.elem_bits = a.tensor, bits
+                port.tensor, port.elem_bits, port.signed = a.tensor, bits, a.signed
             graph.insert_after(edge, dwc)

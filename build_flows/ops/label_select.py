@@ -93,13 +93,16 @@ class LabelSelect(OpKind):
             raise folding_error(node, e) from e
 
     def stage(self, model, node, ctx: MapContext):
-        # the values are as wide as the producing stage's elements
-        val_width = ctx.stage_of_tensor[node.input[0]].out_elem_bits
+        # the values are as wide as the producing stage's elements (our MVTU's
+        # accumulators need not be as wide as FINN's datatype); alone, the datatype's
+        producer = ctx.stage_of_tensor.get(node.input[0])
+        idt = getCustomOp(node).get_input_datatype()
+        val_width = producer.out_elem_bits if producer is not None else idt.bitwidth()
         cfg = label_select_config(node, val_width).validate()
         return stream_stage(node.name, self.name, "label_select", cfg.verilog_params(),
                             [HW_DIR / "label_select.sv"], cfg.pe * val_width, cfg.idx_width,
-                            val_width, cfg.idx_width, node.input[0], node.output[0], pe=cfg.pe,
-                            expected_cycles=self.cycles(model, node))
+                            val_width, cfg.idx_width, node.input[0], node.output[0],
+                            in_signed=cfg.signed, pe=cfg.pe, expected_cycles=self.cycles(model, node))
 
     def finn_estimate(self, model, stage, part):
         return finn_hls_estimate(model.get_node_from_name(stage.name), part)

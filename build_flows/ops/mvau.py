@@ -341,7 +341,8 @@ class MVAU(OpKind):
         return stream_stage(node.name, self.name, "mvtu", params,
                             [HW_DIR / "mvtu.sv", HW_DIR / "axis_skid.sv"],
                             cfg.in_beat_width, cfg.out_beat_width, cfg.in_width, cfg.out_width,
-                            node.input[0], node.output[0],
+                            node.input[0], node.output[0], in_signed=cfg.in_signed,
+                            out_signed=cfg.n_thres == 0 and cfg.mode != "xnor",
                             mem_files={wname: files["weights.mem"], tname: files["thresholds.mem"]},
                             pe=cfg.pe, simd=cfg.simd, expected_cycles=self.cycles(model, node))
 

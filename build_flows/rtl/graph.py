@@ -33,6 +33,7 @@ class Port:
     elem_bits: int = 1  # bits per element (lanes = width / elem_bits)
     tensor: str = ""  # HW-graph tensor it carries (golden data for localisation)
     padded: int = 0  # physical port width (FINN pads to bytes); 0 = width
+    signed: bool = False  # elements are two's complement (e.g. accumulators of integer input)
 
     def __post_init__(self):
         self.padded = self.padded or self.width
@@ -90,12 +91,13 @@ class Stage:
 def stream_stage(name: str, op: str, module: str, params: dict, sources: list[Path],
                  in_width: int, out_width: int, in_elem_bits: int = 1, out_elem_bits: int = 1,
                  in_tensor: str = "", out_tensor: str = "", style: str = "ours",
-                 in_padded: int = 0, out_padded: int = 0, **kw) -> Stage:
+                 in_padded: int = 0, out_padded: int = 0, in_signed: bool = False,
+                 out_signed: bool = False, **kw) -> Stage:
     """A one-input, one-output stage (s_axis/m_axis, or FINN's in0_V/out0_V)."""
     names = ("s_axis", "m_axis") if style == "ours" else ("in0_V", "out0_V")
     return Stage(name, op, module, params, sources,
-                 [Port(names[0], in_width, in_elem_bits, in_tensor, in_padded)],
-                 [Port(names[1], out_width, out_elem_bits, out_tensor, out_padded)],
+                 [Port(names[0], in_width, in_elem_bits, in_tensor, in_padded, in_signed)],
+                 [Port(names[1], out_width, out_elem_bits, out_tensor, out_padded, out_signed)],
                  style=style, **kw)
 
 

@@ -39,8 +39,10 @@ def pack_stream(tensors: np.ndarray, width: int, elem_bits: int) -> list[int]:
                       lanes(width, elem_bits))
 
 
-def unpack_stream(words: list[int], width: int, elem_bits: int, n_frames: int) -> np.ndarray:
-    return unpack_lanes(words, elem_bits, lanes(width, elem_bits)).reshape(n_frames, -1)
+def unpack_stream(words: list[int], width: int, elem_bits: int, n_frames: int,
+                  signed: bool = False) -> np.ndarray:
+    """Words -> (n_frames, elements); signed: two's complement elements."""
+    return unpack_lanes(words, elem_bits, lanes(width, elem_bits), signed).reshape(n_frames, -1)
 
 
 def words_per_frame(numel: int, width: int, elem_bits: int) -> int:

@@ -45,7 +45,7 @@ def run_design(graph: StageGraph, rtl: RtlDir, frames: np.ndarray, stall_prob: f
     if monitor:
         lines = res.files[OCCUPANCY_FILE].splitlines()
         occupancy = {name: int(value) for name, value in (line.split() for line in lines)}
-    outputs = unpack_stream(res.out_words[:n_words], out_w, out_bits, n)
+    outputs = unpack_stream(res.out_words[:n_words], out_w, out_bits, n, graph.src_port(dst).signed)
     return StitchedRun(outputs, res.out_cycles, res.in_cycles, res.total_cycles, occupancy)
 
 

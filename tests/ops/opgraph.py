@@ -108,7 +108,7 @@ def assert_bit_exact(graph: StageGraph, frames: np.ndarray, want: np.ndarray,
                      decode=None) -> None:
     """Simulate free-running and with STALL_PROB input gaps / output
     back-pressure; every output element must equal `want` (N, elements).
-    decode: maps the raw output elements (unsigned lanes) to values first."""
+    decode: maps the output elements to FINN's values first (e.g. bits to +-1)."""
     frames = np.asarray(frames, dtype=np.int64).reshape(len(frames), -1)
     for i, stall in enumerate((0.0, STALL_PROB)):
         run = run_graph(graph, frames, stall_prob=stall, seed=11 + i)
@@ -123,12 +123,6 @@ def assert_varied(want: np.ndarray) -> None:
     """The reference is not trivial: not one value everywhere, and the frames differ."""
     assert len(np.unique(want)) > 1, "FINN's output is one value everywhere"
     assert len({row.tobytes() for row in want}) > 1, "every frame gives the same output"
-
-
-def to_signed(values: np.ndarray, bits: int) -> np.ndarray:
-    """Two's complement reading of `bits`-bit lanes (the stream carries no sign)."""
-    values = np.asarray(values, dtype=np.int64)
-    return np.where(values >> (bits - 1) & 1, values - (1 << bits), values)
 
 
 def check_stages(graph: StageGraph, ops: list[str]) -> None:

@@ -2,13 +2,12 @@
 index), bit-exact with FINN's execution (an onnxruntime TopK).
 
 Why a two-node graph, MVAU(noActivation=1) -> LabelSelect: ops/label_select.py
-takes the width of the values from the stage that produces them
-(ctx.stage_of_tensor[node.input[0]].out_elem_bits), not from the node's
-inputDataType, so a LabelSelect alone has no width (map_to_stages would fail
-with a KeyError). In the accelerator a LabelSelect always follows the last
-MVAU's accumulators, so the test builds exactly that pair and feeds random
-inputs to the MVAU; FINN's execution of the pair is the reference for the
-indices. Faking a producer stage would test a width we picked ourselves.
+takes the width of the values from the stage that produces them (our MVTU's
+accumulators need not be as wide as FINN's datatype; alone, a LabelSelect
+takes its inputDataType's width). In the accelerator a LabelSelect always
+follows the last MVAU's accumulators, so the test builds exactly that pair and
+feeds random inputs to the MVAU; FINN's execution of the pair is the reference
+for the indices.
 
 Two accumulator kinds: XNOR popcounts (UINT, many ties at MW=16) and a
 first-and-last layer's UINT8 x BIPOLAR sums (INT: signed compare)."""

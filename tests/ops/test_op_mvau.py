@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from opgraph import (assert_bit_exact, assert_varied, check_stages, finn_outputs, map_graph,
-                     mvau_model, to_signed)
+                     mvau_model)
 
 N_FRAMES = 4
 
@@ -78,9 +78,8 @@ def test_mvau_xnor_no_activation(tmp_path):
 
 def test_mvau_int_bipolar_no_activation(tmp_path):
     """A first layer that is also the last: UINT8 x BIPOLAR, noActivation=1,
-    signed accumulators out. The stream carries no sign (run_graph unpacks
-    unsigned lanes), so the hardware's lanes are read as two's complement of
-    the stage's element width."""
+    signed accumulators out: the stage's output port is signed, so run_graph
+    reads its lanes as two's complement."""
     mw, mh, simd, pe = 8, 4, 2, 2
     rng = np.random.default_rng(5)
     w = rng.choice([-1, 1], (mw, mh))
@@ -91,5 +90,5 @@ def test_mvau_int_bipolar_no_activation(tmp_path):
     assert want.min() < 0 < want.max()
     graph = map_graph(model, tmp_path)
     check_stages(graph, ["MVAU"])
-    bits = graph.layers()[0].out_elem_bits
-    assert_bit_exact(graph, frames, want, lambda lanes: to_signed(lanes, bits))
+    assert graph.layers()[0].outputs[0].signed
+    assert_bit_exact(graph, frames, want)

@@ -80,4 +80,6 @@ def test_width_converter_inserted_between_mvaus(tmp_path, pe0, simd1, ops):
         dwc = layers[1]
         assert (dwc.name, dwc.in_width, dwc.out_width) == ("DWC_MVAU_0", pe0, simd1)
         assert [e.name for e in graph.internal_edges()] == ["fifo_0", "fifo_1"]
+    else:
+        assert [e.name for e in graph.internal_edges()] == ["fifo_0"]
     assert_bit_exact(graph, frames, want)
