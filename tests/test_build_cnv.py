@@ -1,11 +1,10 @@
 """CNV-class builds: a reduced CNV (same layer kinds and 32x32 input as CNV,
-fewer channels) in `make test`, the full CNV and FINN's own CNV-W1A1 topology
-(brevitas_examples) as slow tests."""
+fewer channels) in `make test`, the full CNV as a slow test (FINN's own
+CNV-W1A1 is in test_build_finn_reference.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -77,16 +76,3 @@ def test_full_cnv_at_finn_throughput(tmp_path):
     assert state.sim["fps_at_clock"] >= 3050
     r = json.loads((tmp_path / "b" / "report.json").read_text())
     assert r["fits_board"] is True
-
-
-@pytest.mark.slow
-def test_finn_cnv_w1a1_reference_topology(tmp_path):
-    """FINN's own CNV-W1A1 (brevitas_examples.bnn_pynq, untrained) through --onnx;
-    the reference is the QONNX execution of the exported file."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from finn_reference import export_finn_reference
-    onnx = export_finn_reference("cnv", tmp_path / "cnv_1w1a.onnx")
-    cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=3,
-                      target_fps=3050, out=tmp_path / "b", yosys=False)
-    state = run_build(cfg)
-    _check(state, 3)

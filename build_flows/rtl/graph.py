@@ -57,6 +57,7 @@ class Stage:
     expected_cycles: int = 0  # analytic cycles per frame
     depth: int = 0  # FIFO depth (FIFO stages only)
     finn_resources: dict = field(default_factory=dict)  # FINN's estimate (FINN generators)
+    ties: dict[str, str] = field(default_factory=dict)  # unused input ports -> constant
 
     # the single-stream view most stages have
     @property

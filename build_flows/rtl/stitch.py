@@ -5,7 +5,7 @@ and a self-contained RTL folder that Verilator, Yosys and Vivado read:
       filelist.f        every source in compile order (packages first, the top last)
       *.sv *.v          our hw/ modules and FINN's generated ones, copied
       sdbnn_top.sv      the stitched top
-      *.mem             every $readmemh file (plain names, read from the run folder)
+      *.mem *.dat       every $readmemh file (plain names, read from the run folder)
 
 Each edge is a stream e<i> from its producer; an edge with a FIFO has an
 axis_fifo from e<i> to e<i>q, which its consumer reads. With monitor=True every
@@ -49,6 +49,7 @@ def _instance(st: Stage, ins: list[str], outs: list[str], padded: list, assigns:
             assigns.append((f"{wire}_tdata", f"{data}[{port.width - 1}:0]"))
         conns += [(st.signal(port, 0), data), (st.signal(port, 1), f"{wire}_tvalid"),
                   (st.signal(port, 2), f"{wire}_tready")]
+    conns += list(st.ties.items())
     return {"name": st.name, "op": st.op, "module": st.module, "params": st.params,
             "conns": conns, "fifo_in": ins[0] if ins else "", "fifo_out": outs[0] if outs else ""}
 
@@ -103,7 +104,7 @@ class RtlDir:
     def read(cls, path: Path) -> "RtlDir":
         path = Path(path)
         names = (path / FILELIST).read_text().split()
-        return cls(path, [path / n for n in names], sorted(path.glob("*.mem")))
+        return cls(path, [path / n for n in names], sorted([*path.glob("*.mem"), *path.glob("*.dat")]))
 
     def mem_texts(self) -> dict[str, str]:
         return {p.name: p.read_text() for p in self.mem_files}
