@@ -12,7 +12,6 @@ import pytest
 from build_flows.flow import run_build
 from build_flows.config import BuildConfig
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _check(state, frames: int) -> None:
