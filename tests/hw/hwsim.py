@@ -14,6 +14,7 @@ SOURCES = {
     "label_select": ["label_select.sv"],
     "axis_fifo": ["axis_fifo.sv"],
     "axis_skid": ["axis_skid.sv"],
+    "axis_throttle": ["axis_throttle.sv"],
 }
 
 
