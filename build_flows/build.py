@@ -71,6 +71,9 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--sim-threads", type=int,
                    help="Verilator threads for the verification runs (2 speeds up CNV-size "
                         "designs on an idle machine; default 1)")
+    p.add_argument("--layer-check-frames", type=int,
+                   help="frames whose every link is compared with the HW graph (default 200; "
+                        "beyond them only the class is compared)")
     p.add_argument("--no-yosys", dest="yosys", action="store_false", default=None,
                    help="estimate with FINN's analytic models only (skips Yosys synthesis)")
     p.add_argument("--from-step", choices=STEP_NAMES,
@@ -82,7 +85,8 @@ def parse_args(argv=None) -> BuildConfig:
     fields = dict(board=a.board, model=a.model, checkpoint=a.checkpoint, onnx=a.onnx,
                   target_fps=a.target_fps, folding=a.folding, clock_mhz=a.clock_mhz,
                   verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir, out=a.out,
-                  waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads, from_step=a.from_step,
+                  waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads,
+                  layer_check_frames=a.layer_check_frames, from_step=a.from_step,
                   to_step=a.to_step)
     if a.config is not None:
         cfg = BuildConfig.from_json(a.config, **fields)

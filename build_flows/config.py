@@ -74,6 +74,7 @@ class BuildConfig:
     seed: int = 0  # verification image order and stall pattern
     yosys: bool = True  # synthesise our RTL with Yosys (else analytic estimates only)
     sim_threads: int = 1  # Verilator model threads of the verification runs
+    layer_check_frames: int = 200  # frames whose every link is compared (the rest: classes)
     from_step: str | None = None  # first step to run (earlier ones from OUT's saved state)
     to_step: str | None = None  # last step to run
 

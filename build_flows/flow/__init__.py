@@ -38,7 +38,7 @@ STEPS = [
     Step("to_hw", S.step_to_hw, ("partitions", "folding_config.json", "model_hw.onnx"), "hw"),
     Step("rtl", S.step_rtl, ("finn_gen", "rtl")),
     Step("size_fifos", S.step_size_fifos, ("fifo_sizing",)),
-    Step("simulate", S.step_simulate, ("waves", "rtlsim_performance.json")),
+    Step("simulate", S.step_simulate, ("verify", "waves", "rtlsim_performance.json")),
     Step("estimate", S.step_estimate, ("synth",)),
     Step("report", S.step_report, ("report.json", "report.html", "estimate_layer_cycles.json",
                                    "estimate_layer_resources.json",

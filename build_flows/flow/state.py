@@ -47,14 +47,14 @@ class CheckpointSource:
     def describe(self) -> str:
         return f"{self.path}: model {self.name}, input {self.input_shape}"
 
-    def reference(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(UINT8 pixels the accelerator takes, PyTorch classes) of float images."""
+    def reference(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(UINT8 pixels the accelerator takes, PyTorch logits) of float images."""
         import torch
         with torch.no_grad():
             x = torch.from_numpy(images)
             q = self.torch_model.input_quant(x).numpy()
-            classes = self.torch_model(x).argmax(dim=1).numpy()
-        return np.clip(np.round(q * 255.0), 0, 255).astype(np.int64), classes
+            logits = self.torch_model(x).numpy().astype(np.float64)
+        return np.clip(np.round(q * 255.0), 0, 255).astype(np.int64), logits
 
     def to_qonnx(self, path: Path):
         from quant_models.export import ExportError, export_qonnx
@@ -86,6 +86,7 @@ class OnnxSource:
         return f"{self.path}: QONNX, input {self.input_shape}"
 
     def reference(self, images: np.ndarray) -> tuple[np.ndarray, None]:
+        """(UINT8 pixels, None): the logits come from QONNX execution (export step)."""
         return np.clip(np.round(images * 255.0), 0, 255).astype(np.int64), None
 
     def to_qonnx(self, path: Path):
@@ -102,10 +103,12 @@ class BuildState:
     images: np.ndarray | None = None  # load: float pixels in [0, 1], (N, C, H, W)
     labels: np.ndarray | None = None  # load: dataset labels (-1: none)
     pixels: np.ndarray | None = None  # load: UINT8 pixels, (N, C, H, W)
-    ref_classes: np.ndarray | None = None  # load (PyTorch) or export (QONNX for --onnx)
+    ref_logits: np.ndarray | None = None  # load (PyTorch) or export (QONNX for --onnx): (N, classes)
     qonnx: object = None  # export: QONNX ModelWrapper
+    qonnx_logits: np.ndarray | None = None  # export: QONNX execution, every image
     streamlined: object = None  # streamline: FINN-ONNX graph
     host_table: np.ndarray | None = None  # streamline: host pixel table [c, k], or None
+    ref_acc: np.ndarray | None = None  # streamline: the reference logits as the last layer's integers
     hw: object = None  # to_hw: folded FINN HW graph (dataflow partition)
     layout: str = "NHWC"  # to_hw: order in which the host streams the pixels
     graph: object = None  # rtl: StageGraph; size_fifos sets its FIFO depths
@@ -125,6 +128,11 @@ class BuildState:
         """Accelerator input as the host streams it (NHWC or flattened NCHW)."""
         px = self.accel_pixels if n is None else self.accel_pixels[:n]
         return px.transpose(0, 2, 3, 1) if self.layout == "NHWC" else px
+
+    @property
+    def ref_classes(self) -> np.ndarray:
+        """Top-1 class of every image, from the reference's integers (ties: lowest index)."""
+        return np.argmax(self.ref_acc, axis=1)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def step_load(state: BuildState, cfg: BuildConfig) -> BuildState:
     state.name = state.source.name
     say(f"[load] {state.source.describe()}")
     dataset = _load_images(state, cfg, state.source.input_shape)
-    state.pixels, state.ref_classes = state.source.reference(state.images)
+    state.pixels, state.ref_logits = state.source.reference(state.images)
     say(f"[load] {len(state.images)} {dataset} images for verification")
     return state
 
@@ -62,8 +62,9 @@ def _load_images(state: BuildState, cfg: BuildConfig, shape: tuple) -> str:
 
 
 def step_export(state: BuildState, cfg: BuildConfig) -> BuildState:
-    """Brevitas -> QONNX (checked against PyTorch); with --onnx, the QONNX
-    execution of the given file becomes the reference."""
+    """Brevitas -> QONNX, executed on every verification image (checked
+    against PyTorch in the integer domain by the streamline step); with
+    --onnx, the QONNX execution of the given file becomes the reference."""
     from qonnx.core.onnx_exec import execute_onnx
     state.qonnx = state.source.to_qonnx(cfg.out / "model_qonnx.onnx")
     iname, oname = state.qonnx.graph.input[0].name, state.qonnx.graph.output[0].name
@@ -71,20 +72,15 @@ def step_export(state: BuildState, cfg: BuildConfig) -> BuildState:
     if tuple(state.pixels.shape[1:]) != want:
         raise InputShapeError(f"input images have shape {tuple(state.pixels.shape[1:])} but "
                               f"{cfg.onnx or state.name} takes {want}; pass a matching --dataset")
-    n_check = len(state.pixels) if state.ref_classes is None else min(3, len(state.pixels))
     t = time.time()
-    classes = []
-    for k in state.pixels[:n_check]:
-        out = execute_onnx(state.qonnx, {iname: (k[None] / 255.0).astype(np.float32)})[oname]
-        classes.append(int(np.argmax(out.reshape(-1))))
-    if state.ref_classes is None:
-        state.ref_classes = np.array(classes)
-        say(f"[export] reference: QONNX execution of {n_check} images ({time.time() - t:.1f} s)")
+    state.qonnx_logits = np.stack([
+        np.asarray(execute_onnx(state.qonnx, {iname: (k[None] / 255.0).astype(np.float32)})[oname],
+                   dtype=np.float64).reshape(-1) for k in state.pixels])
+    if state.ref_logits is None:
+        state.ref_logits = state.qonnx_logits
+        say(f"[export] reference: QONNX execution of {len(state.pixels)} images ({time.time() - t:.1f} s)")
     else:
-        bad = int((np.array(classes) != state.ref_classes[:n_check]).sum())
-        if bad:
-            raise SimulationMismatchError(f"QONNX export differs from PyTorch on {bad} of {n_check} images")
-        say(f"[export] model_qonnx.onnx: QONNX = PyTorch on {n_check} images")
+        say(f"[export] model_qonnx.onnx executed on {len(state.pixels)} images ({time.time() - t:.1f} s)")
     return state
 
 
@@ -92,7 +88,19 @@ def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
     """Integer pixel input, then QONNX -> streamlined FINN-ONNX."""
     from build_flows.frontend import convert, pixels, support
     support.check_supported(state.qonnx)
-    model = convert.streamline_for_hw(pixels.prepare_pixel_input(state.qonnx))
+    model, affine = convert.streamline_for_hw(pixels.prepare_pixel_input(state.qonnx))
+    state.ref_acc = _integer_logits(state.ref_logits, affine, "the reference")
+    if state.source.kind == "checkpoint":  # QONNX = PyTorch, in integers, on every image
+        exported = _integer_logits(state.qonnx_logits, affine, "the QONNX export")
+        bad = np.argwhere(exported != state.ref_acc)
+        if bad.size:
+            i, c = (int(v) for v in bad[0])
+            raise SimulationMismatchError(
+                f"the QONNX export differs from PyTorch on {len({int(r) for r, _ in bad})} of "
+                f"{len(state.ref_acc)} images: image {i}, class {c}: QONNX {exported[i, c]}, "
+                f"PyTorch {state.ref_acc[i, c]} (in the last layer's integers)")
+        say(f"[streamline] QONNX = PyTorch on {len(state.ref_acc)} images, every logit "
+            f"(as the last layer's integers: logit = a * integer + b)")
     model, state.host_table = pixels.split_host_table(model)
     if state.host_table is not None:  # a non-identity pixel requantiser runs on the host
         say(f"[streamline] pixel requantiser -> host table, accelerator takes "
@@ -103,6 +111,22 @@ def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
     say(f"[streamline] {len(model.graph.node)} nodes: "
         + ", ".join(sorted({n.op_type for n in model.graph.node})))
     return state
+
+
+def _integer_logits(logits: np.ndarray, affine, what: str) -> np.ndarray:
+    """Logits -> the last layer's integers (logit = a * integer + b); a logit
+    that is not such an integer means the graph is not what the hardware computes."""
+    a, b = affine
+    x = (np.asarray(logits, dtype=np.float64) - b) / a
+    ints = np.round(x)
+    off = np.abs(x - ints)
+    if (off > 1e-2).any():
+        i, c = (int(v) for v in np.argwhere(off > 1e-2)[0])
+        raise SimulationMismatchError(
+            f"{what}'s logit {logits[i, c]:.6g} of image {i}, class {c} is not a * integer + b "
+            f"(a={np.ravel(a)[0]:.6g}, b={np.ravel(b)[0]:.6g}): the streamlined graph does not "
+            "compute what the model does")
+    return ints.astype(np.int64)
 
 
 def step_to_hw(state: BuildState, cfg: BuildConfig) -> BuildState:
@@ -174,44 +198,103 @@ def step_size_fifos(state: BuildState, cfg: BuildConfig) -> BuildState:
 
 
 def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
-    """Verilator: free-running (throughput) and with random back-pressure and
-    input gaps; every class checked against the reference. With --waves both
-    runs dump waveforms to OUT/waves/ and a mismatch is localised (with the
-    per-layer runs' waveforms) but does not stop the build."""
-    from build_flows.sim.stitched import measure, run_design
+    """Verilator, two runs with link probes (sim/verify.py): free-running (II,
+    latency) and stressed (random stalls at the top and a throttle on every
+    internal link). Every link of the first cfg.layer_check_frames frames
+    against FINN's execution of the HW graph, the last layer's integers of
+    those frames against the reference's logits, every class against the
+    reference, the protocol on every link, no word lost or extra. With --waves
+    both runs dump waveforms to OUT/waves/ and a difference is reported but
+    does not stop the build."""
+    from build_flows.sim import verify as V
+    from build_flows.sim.stitched import measure
     graph, frames = state.graph, state.frames()
+    n = len(frames)
+    layer_frames = min(n, cfg.layer_check_frames)
     waves = cfg.out / "waves" if cfg.waves else None
     t = time.time()
-    runs = [run_design(graph, state.rtl, frames, stall, cfg.seed + i, threads=cfg.sim_threads,
-                       trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None)
-            for i, (name, stall) in enumerate((("free_running", 0.0),
-                                                ("back_pressure", cfg.stall_prob)))]
-    free, stressed = runs
-    ii, latency = measure(free, graph.words_per_frame(graph.output_edge))
+    tensors = sorted({graph.src_port(e).tensor for e in V.link_order(graph)})
+    ref = V.hw_reference(state.hw, frames[:layer_frames], tensors, say=say)
+    t_ref = time.time() - t
+    runs = {}
+    for i, (name, stressed) in enumerate((("free_running", False), ("back_pressure", True))):
+        runs[name] = V.run_verification(
+            graph, state.rtl.path, cfg.out / "verify" / name, frames, layer_frames, stressed,
+            cfg.stall_prob, cfg.seed + i, V.watchdog_cycles(graph), threads=cfg.sim_threads,
+            trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None)
+    free, stressed = runs["free_running"], runs["back_pressure"]
+    out_words = graph.words_per_frame(graph.output_edge)
+    ii, latency = measure(free, out_words)
+    ii_stressed, _ = measure(stressed, out_words)
     expected = _bottleneck(graph)
-    ref = state.ref_classes.reshape(-1)
-    mism = [int((r.outputs[:, 0] != ref).sum()) for r in runs]
-    state.sim = {"frames": int(len(frames)), "mismatches": int(max(mism)),
+    classes = {name: r.outputs[:, 0] for name, r in runs.items()}
+    mism = [int((classes[name] != state.ref_classes).sum()) for name in runs]
+    checked = _check_runs(state, graph, runs, ref, layer_frames)
+    hw_acc = (float((classes["free_running"] == state.labels).mean())
+              if (state.labels >= 0).all() else None)
+    state.sim = {"frames": n, "mismatches": int(max(mism)),
                  "mismatches_free_running": mism[0], "mismatches_back_pressure": mism[1],
                  "cycles_per_frame": round(float(ii), 2), "expected_cycles_per_frame": int(expected),
+                 "cycles_per_frame_back_pressure": round(float(ii_stressed), 2),
                  "latency_cycles": int(latency),
                  "fps_at_clock": round(cfg.clock_mhz * 1e6 / ii, 1) if ii == ii else None,
                  "back_pressure_prob": cfg.stall_prob,
-                 "accuracy": (float((ref == state.labels).mean()) if (state.labels >= 0).all() else None)}
-    say(f"[sim] {len(frames)} frames, {mism[0]} / {mism[1]} mismatches (free / back-pressure), "
-        f"II {ii:.1f} cycles (analytic {expected}), latency {latency} cycles ({time.time() - t:.1f} s)")
+                 "accuracy": hw_acc,
+                 "checked": checked.summary(), "links_stalled": checked.links_stalled,
+                 "differences": [str(d) for d in checked.differences] + checked.violations}
+    stalls = checked.links_stalled.values()
+    say(f"[sim] {n} frames, {mism[0]} / {mism[1]} class mismatches (free / back-pressure), "
+        f"II {ii:.1f} cycles (analytic {expected}), latency {latency} cycles "
+        f"({time.time() - t:.1f} s, HW-graph reference {t_ref:.1f} s)")
+    say(f"[sim] checked: every beat of {checked.links} links on {layer_frames} frames "
+        f"({checked.elements_per_frame:,} elements a frame) against the HW graph, the last "
+        f"layer's integers against {checked.accumulators}, {n} classes, the protocol on every "
+        f"link; internal links stalled {min(stalls, default=0):,} to {max(stalls, default=0):,} "
+        "cycles in the back-pressure run")
     _write_rtlsim_performance(state, cfg, free.total_cycles)
-    bad = int(np.argmax(np.logical_or(free.outputs[:, 0] != ref, stressed.outputs[:, 0] != ref)))
-    if max(mism) and not cfg.waves:
-        raise SimulationMismatchError(_localise(state, bad))
+    problems = state.sim["differences"]
+    if problems and not cfg.waves:
+        raise SimulationMismatchError(f"hardware differs: {problems[0]}"
+                                      + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     if waves:
-        if max(mism):
-            msg = _localise(state, bad, waves / "layers")
-            state.sim["mismatch"] = msg
-            say(f"[sim] MISMATCH (kept going for --waves): {msg}")
+        if problems:
+            state.sim["mismatch"] = problems[0]
+            say(f"[sim] MISMATCH (kept going for --waves): {problems[0]}")
         state.sim["waves"] = sorted(str(f.relative_to(cfg.out)) for f in waves.rglob(f"*{WAVES_SUFFIX}"))
         say("[sim] waveforms: " + ", ".join(state.sim["waves"]) + f" in {cfg.out}")
     return state
+
+
+def _check_runs(state: BuildState, graph, runs: dict, ref: dict, layer_frames: int):
+    """Every comparison of sim/verify.py on both runs: the first difference of
+    each kind per run, protocol errors, extra words, link stalls."""
+    from build_flows.rtl.stream import unpack_stream
+    from build_flows.sim import verify as V
+    links = V.link_order(graph)
+    checked = V.Checked(frames=len(state.pixels), layer_frames=layer_frames, links=len(links),
+                        elements_per_frame=sum(e.numel for e in links))
+    acc_edge = next((graph.in_edge(st.name) for st in graph.layers() if st.op == "LabelSelect"), None)
+    checked.accumulators = ("PyTorch's logits" if state.source.kind == "checkpoint"
+                            else "the QONNX execution's logits")
+    want_acc = state.ref_acc[:layer_frames]
+    for name, run in runs.items():
+        diffs = [V.compare_links(graph, run, name, ref, layer_frames)]
+        if acc_edge is not None:
+            port = graph.src_port(acc_edge)
+            words = run.links.get(graph.edges.index(acc_edge), [])
+            got = unpack_stream(words, port.width, port.elem_bits, 1, port.signed).reshape(-1)
+            got = got[:want_acc.size].reshape(-1, want_acc.shape[1]) if got.size >= want_acc.size else got[None]
+            diffs.append(V.compare_values(name, "the last layer's integers", checked.accumulators,
+                                          got, want_acc))
+        diffs.append(V.compare_values(name, "the class (top output)", "the reference class",
+                                      run.outputs[:, :1], state.ref_classes[:, None]))
+        checked.differences += [d for d in diffs if d is not None]
+        checked.violations += V.protocol_errors(graph, run, name)
+        if run.extra_words:
+            checked.violations.append(f"{name} run: {run.extra_words} output words beyond the "
+                                      f"{len(run.outputs)} frames' words")
+    checked.links_stalled = V.stalled_links(graph, runs["back_pressure"])
+    return checked
 
 
 def _write_rtlsim_performance(state: BuildState, cfg: BuildConfig, total_cycles: int) -> None:
@@ -224,19 +307,6 @@ def _write_rtlsim_performance(state: BuildState, cfg: BuildConfig, total_cycles:
             "stable_throughput[images/s]": s["fps_at_clock"],
             "latency_cycles": s["latency_cycles"], "II_cycles": s["cycles_per_frame"]}
     (cfg.out / "rtlsim_performance.json").write_text(json.dumps(perf, indent=2) + "\n")
-
-
-def _localise(state: BuildState, frame: int, waves_dir=None) -> str:
-    from qonnx.core.onnx_exec import execute_onnx
-    from build_flows.sim.stitched import first_bad_layer
-    hw = state.hw
-    iname = hw.graph.input[0].name
-    x = state.frames(frame + 1)[frame:frame + 1].reshape(hw.get_tensor_shape(iname))
-    ctx = execute_onnx(hw, {iname: x.astype(np.float32)}, return_full_exec_context=True)
-    found = first_bad_layer(state.graph, ctx, waves_dir=waves_dir, waves_suffix=WAVES_SUFFIX)
-    where = (f"first differing layer: {found[0].name} ({found[0].module}), {found[1]}" if found
-             else "every layer alone matches the HW graph: check the stitching / FIFOs")
-    return f"hardware output differs from the reference on image {frame}; {where}"
 
 
 def step_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:

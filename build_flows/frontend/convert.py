@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.infer_data_layouts import InferDataLayouts
@@ -24,17 +26,44 @@ from build_flows.ops.base import describe
 HOST_OPS = {"Transpose", "Reshape", "Flatten"}
 
 
-def streamline_for_hw(model: ModelWrapper) -> ModelWrapper:
+def streamline_for_hw(model: ModelWrapper) -> tuple[ModelWrapper, tuple[np.ndarray, np.ndarray]]:
     """TopK at the end, the shared streamline, then fold the pixel requantiser
-    and the output scale into the TopK."""
+    and the output scale into the TopK. Returns the graph and the affine map
+    (a, b) of the output scale it folded: the model's logits are
+    a * accumulator + b, per class (output_affine)."""
     import finn.transformation.streamline.absorb as absorb
 
     model = model.transform(InsertTopK(k=1))
     model = streamline(model)
+    affine = output_affine(model)
     for t in (absorb.AbsorbScalarMulAddIntoTopK(), absorb.AbsorbScalarMulAddIntoTopK(),
               RemoveIdentityThresholds()):
         model = tidy_up(model.transform(t))
-    return model
+    return model, affine
+
+
+def output_affine(model: ModelWrapper) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) such that the tensor in front of the TopK is a * x + b, x the
+    integer output of the last layer: the constant Mul / Add nodes between them."""
+    topk = next(n for n in model.graph.node if n.op_type == "TopK")
+    a, b = np.float64(1.0), np.float64(0.0)
+    tensor = topk.input[0]
+    while True:
+        node = model.find_producer(tensor)
+        if node is None or node.op_type not in ("Mul", "Add"):
+            break
+        const = model.get_initializer(node.input[1])
+        if const is None:
+            break
+        const = np.asarray(const, dtype=np.float64).reshape(-1)
+        # walking backwards: y = a t + b with t = c x (Mul) or t = x + c (Add)
+        if node.op_type == "Mul":
+            a = a * const
+        else:
+            b = b + a * const
+        tensor = node.input[0]
+    return a, b
+
 
 def convert_to_hw(model: ModelWrapper) -> ModelWrapper:
     """FINN's convert_to_hw passes (InferPool before InferConvInpGen), then the

@@ -8,15 +8,17 @@ and a self-contained RTL folder that Verilator, Yosys and Vivado read:
       *.mem *.dat       every $readmemh file (plain names, read from the run folder)
 
 Each edge is a stream e<i> from its producer; an edge with a FIFO has an
-axis_fifo from e<i> to e<i>q, which its consumer reads. With monitor=True every
-FIFO also tracks its largest occupancy and the top writes "name max" lines to
-OCCUPANCY_FILE (relative: the simulator's run folder) at the end of simulation.
+axis_fifo from e<i> to e<i>q, which its consumer reads. Probes add what only
+simulation needs (written to files in the simulator's run folder): FIFO
+occupancy monitors (OCCUPANCY_FILE), a record of every beat of every edge with
+protocol checks and back-pressure counts (LINKS_FILE), and a random throttle
+on the producer side of each internal edge (e<i> -> axis_throttle -> e<i>t).
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_flows.templating import render
@@ -25,6 +27,7 @@ from build_flows.rtl.graph import STYLES, Stage, StageGraph
 
 TOP = "sdbnn_top"
 OCCUPANCY_FILE = "fifo_occupancy.txt"
+LINKS_FILE = "links.txt"
 FILELIST = "filelist.f"
 
 
@@ -52,9 +55,25 @@ def _instance(st: Stage, ins: list[str], outs: list[str], padded: list, assigns:
             "conns": conns, "fifo_in": ins[0] if ins else "", "fifo_out": outs[0] if outs else ""}
 
 
-def render_top(graph: StageGraph, monitor: bool = False) -> str:
+@dataclass
+class Probes:
+    """Simulation-only additions to a stitched top, never part of a deployed rtl/."""
+
+    occupancy: bool = False  # largest occupancy of each FIFO -> OCCUPANCY_FILE
+    # edge index -> beats to record: every beat of those edges (up to the limit)
+    # goes to LINKS_FILE, with an AXI-Stream protocol check and a count of the
+    # back-pressure cycles of every edge
+    link_limits: dict[int, int] | None = None
+    throttles: dict[int, Stage] = field(default_factory=dict)  # edge index -> axis_throttle
+
+    def stages(self) -> list[Stage]:
+        return list(self.throttles.values())
+
+
+def render_top(graph: StageGraph, probes: Probes | None = None) -> str:
     """The stitched top of the graph (FIFOs from each edge's fifo_depth)."""
     graph.validate()
+    probes = probes or Probes()
     wires, padded, assigns, instances = [], [], [], []
     src_wire, dst_wire = {}, {}  # edge index -> wire driven by its producer / read by its consumer
     fifos = {st.name: st for st in graph.fifo_stages()}
@@ -62,6 +81,9 @@ def render_top(graph: StageGraph, monitor: bool = False) -> str:
         w = graph.width(e)
         wires.append({"name": f"e{i}", "width": w})
         src_wire[i] = dst_wire[i] = f"e{i}"
+        if i in probes.throttles:
+            wires.append({"name": f"e{i}t", "width": w})
+            dst_wire[i] = f"e{i}t"
         if e.name in fifos:
             wires.append({"name": f"e{i}q", "width": w})
             dst_wire[i] = f"e{i}q"
@@ -78,13 +100,20 @@ def render_top(graph: StageGraph, monitor: bool = False) -> str:
         instances.append(_instance(st, ins, outs, padded, assigns))
         for p in range(len(st.outputs)):
             e = graph.out_edge(st.name, p)
+            i = graph.edges.index(e)
+            fifo_in = f"e{i}"
+            if i in probes.throttles:
+                instances.append(_instance(probes.throttles[i], [f"e{i}"], [f"e{i}t"], padded, assigns))
+                fifo_in = f"e{i}t"
             if e.name in fifos:
-                i = graph.edges.index(e)
-                instances.append(_instance(fifos[e.name], [f"e{i}"], [f"e{i}q"], padded, assigns))
+                instances.append(_instance(fifos[e.name], [fifo_in], [f"e{i}q"], padded, assigns))
+    links = [{"i": i, "width": graph.width(graph.edges[i]), "limit": n}
+             for i, n in sorted((probes.link_limits or {}).items())]
     return render(
-        "rtl/stitched_top.v.j2", trim=True, top=TOP, instances=instances, wires=wires, padded=padded, assigns=assigns,
-        in_width=graph.width(graph.input_edge), out_width=graph.width(graph.output_edge),
-        monitor=monitor, occupancy_file=OCCUPANCY_FILE)
+        "rtl/stitched_top.v.j2", trim=True, top=TOP, instances=instances, wires=wires,
+        padded=padded, assigns=assigns, in_width=graph.width(graph.input_edge),
+        out_width=graph.width(graph.output_edge), monitor=probes.occupancy,
+        occupancy_file=OCCUPANCY_FILE, links=links, links_file=LINKS_FILE)
 
 
 @dataclass
@@ -110,20 +139,28 @@ def all_stages(graph: StageGraph) -> list[Stage]:
     return [*graph.layers(), *graph.fifo_stages()]
 
 
-def write_rtl_dir(graph: StageGraph, rtl_dir: Path, monitor: bool = False) -> RtlDir:
-    """Write the self-contained RTL folder of the graph (an old one is replaced)."""
+def write_rtl_dir(graph: StageGraph, rtl_dir: Path, probes: Probes | None = None,
+                  sources_from: Path | None = None) -> RtlDir:
+    """Write the self-contained RTL folder of the graph (an old one is replaced).
+    sources_from: take every source and memory file from that RTL folder (an
+    earlier build's rtl/, perhaps edited by hand) instead of the stages'."""
     rtl_dir = Path(rtl_dir)
-    top_text = render_top(graph, monitor)
+    top_text = render_top(graph, probes)
     shutil.rmtree(rtl_dir, ignore_errors=True)
     rtl_dir.mkdir(parents=True)
     seen: dict[str, Path] = {}
     mems: dict[str, str] = {}
-    for st in all_stages(graph):
+    for st in [*all_stages(graph), *(probes.stages() if probes else [])]:
         for src in st.sources:
             if src.name not in seen:
-                shutil.copyfile(src, rtl_dir / src.name)
+                origin = Path(sources_from) / src.name if sources_from else src
+                if not origin.exists():  # a verification-only module, not in the build's rtl/
+                    origin = src
+                shutil.copyfile(origin, rtl_dir / src.name)
                 seen[src.name] = rtl_dir / src.name
         mems.update(st.mem_files)
+    if sources_from:
+        mems.update(RtlDir.read(sources_from).mem_texts())
     top = rtl_dir / f"{TOP}.sv"
     top.write_text(top_text)
     files = sorted(seen.values(), key=lambda p: (not p.name.endswith("_pkg.sv"), p.name)) + [top]
