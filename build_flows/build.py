@@ -9,8 +9,9 @@ bit-exact streaming accelerator with resource estimates and a report.
 
 The steps are in build_flows/flow/ (STEPS, run_build); each writes its
 artefacts under --out. User errors end as one `error: ...` line and exit
-status 2, internal tool failures as one `error: internal: ...` line and exit
-status 3 (the traceback goes to OUT/error.log, never to the terminal).
+status 2; an internal failure (a tool, or a bug of ours) ends as one
+`error: internal: ...` line naming the tool or step, also with exit status 2
+(its traceback goes to OUT/error.log, never to the terminal).
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ from build_flows.flow import STEP_NAMES, BuildState, run_build
 
 def summary(state: BuildState, cfg: BuildConfig, wall: float) -> str:
     s, r, b = state.sim, state.resources, cfg.board_info
+    c = s["checked"]
     return "\n".join([
         f"== build {state.name} for {cfg.board} ({b.part}) at {cfg.clock_mhz:g} MHz: {cfg.out}",
-        f"   simulation : {s['frames']} frames, {s['mismatches']} mismatches "
+        f"   simulation : {s['frames']} frames, {s['mismatches']} class mismatches "
         f"(with {cfg.stall_prob:g} back-pressure too)"
-        + (f"; accuracy {100 * s['accuracy']:.2f} % on labelled images" if s.get("accuracy") is not None else ""),
+        + (f"; hardware accuracy {100 * s['accuracy']:.2f} % on labelled images"
+           if s.get("accuracy") is not None else ""),
+        f"   verified   : every beat of {c['links']} links on {c['layer_frames']} frames = FINN's HW "
+        f"graph; last layer's integers = {c['accumulators']}; free-running and with stalls at the "
+        f"ports and on all {len(s['links_stalled'])} internal links; AXI-Stream protocol on every link"
+        + ("" if not s.get("differences") else f"; {len(s['differences'])} DIFFERENCE(S)"),
         f"   throughput : {s['cycles_per_frame']} cycles/frame measured, "
         f"{s['expected_cycles_per_frame']} analytic -> {s['fps_at_clock']:,} FPS; "
         f"latency {s['latency_cycles']} cycles",
@@ -116,7 +123,7 @@ def main(argv=None) -> int:
         first = (str(e).strip().splitlines() or [""])[0]
         print(f"error: internal: {tool} failed: {first} (traceback and full message: {log}); "
               "please report it", file=sys.stderr)
-        return 3
+        return 2
     if cfg.to_step and cfg.to_step != STEP_NAMES[-1]:
         print(f"== stopped after step {cfg.to_step}: {cfg.out}")
     else:

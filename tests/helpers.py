@@ -1,4 +1,6 @@
 """Shared test helpers."""
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -24,3 +26,18 @@ def run_onnx(model, x: np.ndarray) -> np.ndarray:
     """Execute a (Q)ONNX ModelWrapper on one input batch (fed by its real input name)."""
     inp, out = model.graph.input[0].name, model.graph.output[0].name
     return execute_onnx(model, {inp: x.astype(np.float32)})[out]
+
+
+def reduced_cnv_onnx(path: Path, seed: int = 0) -> Path:
+    """CNV's structure (3x3 valid convs, 2x2 max-pools, two hidden FC layers,
+    SD-BNN BN + static ASD + sign) with 1/8 of its channels, as QONNX. The
+    registry's cnv has no channel option and needs image_size 32, so the
+    reduced model is built from the same builder and exported directly."""
+    import torch
+    from quant_models.export import export_qonnx
+    from quant_models.models import ModelConfig, _conv_net
+    torch.manual_seed(seed)
+    model = _conv_net("cnv_reduced", ModelConfig(), [8, 8, "P", 16, 16, "P", 32, 32], [64, 64])
+    randomise_sd_parameters(model, seed=seed)
+    export_qonnx(model, path)
+    return path

@@ -25,6 +25,8 @@ def _check(state, frames: int) -> None:
     assert sim["frames"] == frames
     assert sim["mismatches_free_running"] == 0 and sim["mismatches_back_pressure"] == 0
     assert sim["cycles_per_frame"] == sim["expected_cycles_per_frame"]
+    assert sim["differences"] == [] and sim["checked"]["accumulators"] == "the QONNX execution's logits"
+    assert min(sim["links_stalled"].values()) > 0
 
 
 def test_finn_tfc_w1a1(tmp_path):

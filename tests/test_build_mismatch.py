@@ -1,9 +1,13 @@
-"""A wrong layer in the hardware is found and named, not just reported as "wrong"."""
-import pytest
+"""A wrong layer in the hardware is found and named: the per-link comparison
+with the HW graph names the first layer whose output differs, with the frame,
+the element and both values. The hardware here is an existing build whose
+rtl/ a user edited by hand and re-verified with --from-step simulate."""
 
-from build_flows.config import DEFAULT_CHECKPOINT, BuildConfig
-from build_flows.errors import SimulationMismatchError
-from build_flows.flow import run_build
+import contextlib
+import io
+
+from build_flows.build import main
+from build_flows.config import DEFAULT_CHECKPOINT
 
 
 def _invert_hex(text: str) -> str:
@@ -11,13 +15,18 @@ def _invert_hex(text: str) -> str:
     return "".join(f"{int(w, 16) ^ ((1 << 4 * len(w)) - 1):0{len(w)}x}\n" for w in text.split())
 
 
-def test_corrupted_layer_is_named(tmp_path):
-    cfg = BuildConfig(board="pynq-z2", checkpoint=DEFAULT_CHECKPOINT, verify_images=8,
-                      out=tmp_path / "b", yosys=False)
-    state = run_build(cfg, to_step="rtl")
-    victim = state.graph.stages["MVAU_2"]
-    weights = next(name for name in victim.mem_files if name.endswith("weights.mem"))
-    victim.mem_files[weights] = _invert_hex(victim.mem_files[weights])
-    # size_fifos rewrites OUT/rtl/ from the (corrupted) stage graph
-    with pytest.raises(SimulationMismatchError, match=r"first differing layer: MVAU_2 \(mvtu\)"):
-        run_build(cfg, from_step="size_fifos", to_step="simulate", state=state)
+def test_edited_rtl_is_reverified_and_the_layer_named(tmp_path, capsys):
+    out = tmp_path / "b"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--board", "pynq-z2", "--checkpoint", str(DEFAULT_CHECKPOINT),
+                     "--verify-images", "8", "--no-yosys", "--out", str(out)]) == 0
+    weights = out / "rtl" / "MVAU_2_weights.mem"
+    weights.write_text(_invert_hex(weights.read_text()))
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["--config", str(out / "build_config.json"), "--from-step", "simulate"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: hardware differs: layer MVAU_2 (mvtu) differs from the HW "
+                             "graph in the free_running run: frame 0, element ")
+    assert not (out / "report.json").exists()  # the failed re-verification left no stale report
