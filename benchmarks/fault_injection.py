@@ -39,7 +39,6 @@ if __package__ in (None, ""):
 from build_flows.config import DEFAULT_CHECKPOINT, BuildConfig  # noqa: E402
 from build_flows.flow import run_build  # noqa: E402
 from build_flows.ops import REGISTRY, MapContext  # noqa: E402
-from build_flows.rtl.stitch import RtlDir  # noqa: E402
 from build_flows.sim import verify as V  # noqa: E402
 
 
