@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: python build_flows/build.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from build_flows.config import BOARDS, DEFAULT_CHECKPOINT, DEFAULT_MODEL, DEFAULT_TARGET_FPS, BuildConfig
-from build_flows.errors import BuildError, ToolError
+from build_flows.errors import BuildError, ConfigError, ToolError
 from build_flows.flow import STEP_NAMES, BuildState, run_build
 
 
@@ -87,8 +87,6 @@ def parse_args(argv=None) -> BuildConfig:
                    help="start at this step, from the state an earlier build saved in --out")
     p.add_argument("--to-step", choices=STEP_NAMES, help="stop after this step")
     a = p.parse_args(argv)
-    if a.onnx is not None and (a.model or a.checkpoint):
-        p.error("--onnx excludes --model and --checkpoint")
     fields = dict(board=a.board, model=a.model, checkpoint=a.checkpoint, onnx=a.onnx,
                   target_fps=a.target_fps, folding=a.folding, clock_mhz=a.clock_mhz,
                   verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir, out=a.out,
@@ -102,9 +100,8 @@ def parse_args(argv=None) -> BuildConfig:
     else:
         cfg = BuildConfig(**{k: v for k, v in fields.items() if v is not None})
     if cfg.model and not cfg.checkpoint and cfg.model != DEFAULT_MODEL:
-        p.error(f"--model {cfg.model} needs --checkpoint (only {DEFAULT_MODEL} has an embedded one)")
-    if cfg.verify_images < 2:
-        p.error("--verify-images must be at least 2 (the II is measured between frames)")
+        raise ConfigError(f"--model {cfg.model} needs --checkpoint (only {DEFAULT_MODEL} has an "
+                          "embedded one)")
     return cfg
 
 

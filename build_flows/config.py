@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,17 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "digits_cnv"
 DEFAULT_CHECKPOINT = REPO / "quant_models" / "checkpoints" / "digits_cnv.pt"
 DEFAULT_TARGET_FPS = 100_000  # at 100 MHz: 1000 cycles per frame
+
+
+def _check_writable(out: Path) -> None:
+    """ConfigError unless `out` is (or can be made) a writable folder."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    parent = next((p for p in [out, *out.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out {out}: {parent} is a file, so the folder cannot be created")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {parent} is not writable; pass a folder you can write")
 
 
 def read_json_object(path: Path, what: str, error: type[Exception]) -> dict:
@@ -93,11 +106,39 @@ class BuildConfig:
         return 1000.0 / self.clock_mhz
 
     def resolved(self) -> "BuildConfig":
-        """Default output folder (build/<model>) and absolute output path."""
+        """Checked values, default output folder (build/<model>), absolute output path."""
         out = self.out
         if out is None:
             out = Path("build") / (self.model or (Path(self.onnx).stem if self.onnx else DEFAULT_MODEL))
-        return dataclasses.replace(self, out=Path(out).resolve())
+        cfg = dataclasses.replace(self, out=Path(out).resolve())
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """ConfigError naming the option for a value no build can use (before
+        any slow import), including an output folder that cannot be written."""
+        if self.board not in BOARDS:
+            raise ConfigError(f"unknown board {self.board!r}; use one of {sorted(BOARDS)}")
+        for name, value in (("--clock-mhz", self.clock_mhz), ("--target-fps", self.target_fps)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
+                                          and value > 0):
+                raise ConfigError(f"{name} {value!r} must be a positive number")
+        if not (isinstance(self.stall_prob, (int, float)) and 0 <= self.stall_prob < 1):
+            raise ConfigError(f"stall_prob {self.stall_prob!r} must be in [0, 1)")
+        for name, value, low in (("--verify-images", self.verify_images, 2),
+                                 ("--sim-threads", self.sim_threads, 1),
+                                 ("--layer-check-frames", self.layer_check_frames, 1),
+                                 ("fifo_margin", self.fifo_margin, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} {value!r} must be an integer >= {low}"
+                                  + (" (the II is measured between frames)" if low == 2 else ""))
+        if self.data_dir is not None and self.dataset in (None, "digits", "random"):
+            raise ConfigError(f"--data-dir {self.data_dir} needs --dataset mnist or cifar10 "
+                              "(digits is embedded, random needs no files)")
+        if self.onnx is not None and (self.model or self.checkpoint):
+            raise ConfigError("--onnx excludes --model and --checkpoint")
+        if self.out is not None:
+            _check_writable(Path(self.out))
 
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

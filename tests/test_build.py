@@ -309,3 +309,81 @@ def _make_activation_2bit(model):
     model.graph.node.remove(node)
     model.graph.node.insert(idx, quant)
     return model
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--clock-mhz", "0"], r"--clock-mhz 0.0 must be a positive number"),
+    (["--clock-mhz", "-5"], r"--clock-mhz -5.0 must be a positive number"),
+    (["--target-fps", "nan"], r"--target-fps nan must be a positive number"),
+    (["--target-fps", "0"], r"--target-fps 0.0 must be a positive number"),
+    (["--sim-threads", "0"], r"--sim-threads 0 must be an integer >= 1"),
+    (["--verify-images", "1"], r"--verify-images 1 must be an integer >= 2"),
+    (["--layer-check-frames", "0"], r"--layer-check-frames 0 must be an integer >= 1"),
+    (["--data-dir", "/tmp"], r"--data-dir /tmp needs --dataset mnist or cifar10"),
+    (["--model", "tfc"], r"--model tfc needs --checkpoint"),
+], ids=["clock-0", "clock-negative", "fps-nan", "fps-0", "threads-0", "images-1", "layer-frames-0",
+        "data-dir-alone", "model-without-checkpoint"])
+def test_bad_options_are_one_error_line(tmp_path, capsys, args, message):
+    assert main(["--board", "pynq-z2", "--out", str(tmp_path / "b"), *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and re.search(message, lines[0])
+    assert not (tmp_path / "b").exists()  # refused before anything ran
+
+
+def test_unusable_out_folder(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, message in ((afile, "is a file; pass a folder"),
+                         (afile / "sub", f"{afile} is a file, so the folder cannot be created")):
+        assert main(["--board", "pynq-z2", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty", r"is not a readable ONNX model|has no graph"),
+    ("batch4", r"has batch 4 .*one frame at a time"),
+    ("no-shape", r"has no fixed shape"),
+])
+def test_bad_onnx_files(tmp_path, capsys, kind, message):
+    from onnx import TensorProto, helper, save
+    path = tmp_path / f"{kind}.onnx"
+    if kind == "empty":
+        path.write_bytes(b"")
+    else:
+        shape = [4, 1, 8, 8] if kind == "batch4" else None
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+        save(helper.make_model(graph), str(path))
+    assert main(["--board", "pynq-z2", "--onnx", str(path), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and re.search(message, err[0])
+    assert "internal" not in err[0]
+
+
+def test_unsigned_one_bit_activations_are_named(tmp_path):
+    """A 1-bit unsigned Quant ({0,1}, e.g. a 1-bit QuantReLU) between layers:
+    refused by name before streamlining (where FINN would assert)."""
+    import numpy as np
+    from onnx import helper
+    from quant_models import get_model
+    from quant_models.export import export_qonnx
+    model = export_qonnx(get_model("tfc").eval(), tmp_path / "tfc.onnx")
+    acts = [n for n in model.graph.node if n.op_type == "BipolarQuant"
+            and model.get_initializer(n.input[0]) is None]
+    node = acts[1]
+    idx = list(model.graph.node).index(node)
+    zp, bw = node.input[1] + "_zp", node.input[1] + "_bw"
+    model.set_initializer(zp, np.array(0.0, dtype=np.float32))
+    model.set_initializer(bw, np.array(1.0, dtype=np.float32))
+    quant = helper.make_node("Quant", [node.input[0], node.input[1], zp, bw], list(node.output),
+                             domain="qonnx.custom_op.general", name="ReLU1bit", signed=0, narrow=0,
+                             rounding_mode="ROUND")
+    model.graph.node.remove(node)
+    model.graph.node.insert(idx, quant)
+    model.save(str(tmp_path / "relu1.onnx"))
+    cfg = BuildConfig(board="pynq-z2", onnx=tmp_path / "relu1.onnx", dataset="random",
+                      verify_images=2, out=tmp_path / "b")
+    with pytest.raises(UnsupportedLayerError, match=r"layer ReLU1bit \(Quant\) quantises to unsigned 1 bit"):
+        run_build(cfg)

@@ -74,13 +74,24 @@ class OnnxSource:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelInputError(f"ONNX file {self.path} not found; pass an existing QONNX file")
+        hint = "export it with brevitas.export.export_qonnx (batch 1)"
         try:
             model = ModelWrapper(str(self.path))
+            inputs = list(model.graph.input)
+            shape = model.get_tensor_shape(inputs[0].name) if inputs else None
         except Exception as e:
-            raise ModelInputError(f"{self.path} is not a readable ONNX model ({e}); export it with "
-                                  "brevitas.export.export_qonnx") from e
+            raise ModelInputError(f"{self.path} is not a readable ONNX model ({e}); {hint}") from e
+        if not inputs or not model.graph.node:
+            raise ModelInputError(f"{self.path} has no graph (no input or no nodes); {hint}")
+        if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
+            raise ModelInputError(f"{self.path}: input {inputs[0].name} has no fixed shape "
+                                  f"({shape}); {hint}")
+        if shape[0] != 1:
+            raise ModelInputError(f"{self.path}: input {inputs[0].name} has batch {shape[0]} "
+                                  f"(shape {tuple(shape)}); the accelerator takes one frame at a "
+                                  f"time: {hint}")
         self.name = self.path.stem
-        self.input_shape = tuple(model.get_tensor_shape(model.graph.input[0].name))[1:]
+        self.input_shape = tuple(shape)[1:]
 
     def describe(self) -> str:
         return f"{self.path}: QONNX, input {self.input_shape}"

@@ -30,10 +30,23 @@ def check_supported(model: ModelWrapper) -> None:
             raise UnsupportedLayerError(
                 f"layer {node.name} ({node.op_type}) has no streaming hardware here: "
                 f"{UNSUPPORTED_OPS[node.op_type]}")
+        if node.op_type == "Quant" and _unsigned_one_bit(model, node):
+            raise UnsupportedLayerError(
+                f"layer {node.name} (Quant) quantises to unsigned 1 bit, {{0, 1}} (e.g. a 1-bit "
+                "QuantReLU): binary layers here take bipolar {-1, +1} activations; use a "
+                "sign activation (Brevitas QuantIdentity/BipolarQuant with bit_width=1)")
         if node.op_type == "Add" and all(model.get_initializer(i) is None for i in node.input):
             raise UnsupportedLayerError(
                 f"layer {node.name} (Add of two streams, a residual shortcut) has no streaming "
                 f"hardware yet: use a feed-forward model such as cnv, tfc or digits_cnv")
+
+
+def _unsigned_one_bit(model: ModelWrapper, node) -> bool:
+    from qonnx.custom_op.registry import getCustomOp
+    bits = model.get_initializer(node.input[3]) if len(node.input) > 3 else None
+    return (bits is not None and float(bits.reshape(-1)[0]) == 1.0
+            and getCustomOp(node).get_nodeattr("signed") == 0
+            and model.get_initializer(node.input[0]) is None)  # an activation, not weights
 
 
 def check_streamlined(model: ModelWrapper) -> None:
