@@ -5,7 +5,8 @@
 // pseudo-random cycles, so every internal link sees back-pressure and gaps.
 // It keeps the AXI-Stream rules on both sides: once m_axis_tvalid is high it
 // stays high, with the same data, until the handshake. One buffer register;
-// with STALL_PROB = 0 it passes one beat per cycle (latency one cycle).
+// with STALL_PROB = 0 it passes one beat per cycle (latency one cycle). While
+// m_axis_tvalid is low, m_axis_tdata carries pseudo-random junk.
 // Never part of a deployed design.
 `default_nettype none
 
@@ -44,7 +45,8 @@ module axis_throttle #(
   wire stall_out = {24'd0, lfsr_reg[15:8]} < 32'(STALL_PROB);
   wire take_out  = m_axis_tvalid && m_axis_tready;
 
-  assign m_axis_tdata  = data_reg;
+  // junk on tdata while tvalid is low: a consumer that samples it is caught
+  assign m_axis_tdata  = m_axis_tvalid ? data_reg : DATA_WIDTH'({(DATA_WIDTH + 31) / 32{lfsr_reg}});
   assign m_axis_tvalid = full_reg && (shown_reg || !stall_out);
   assign s_axis_tready = (!full_reg || take_out) && !stall_in;
 

@@ -30,9 +30,11 @@ class StitchedRun:
 
 def run_design(graph: StageGraph, rtl: RtlDir, frames: np.ndarray, stall_prob: float = 0.0,
                seed: int = 0, probes: Probes | None = None, timeout_cycles: int = 200_000,
-               trace: Path | None = None, threads: int = 1) -> StitchedRun:
+               trace: Path | None = None, threads: int = 1,
+               gap_prob: float | None = None) -> StitchedRun:
     """Simulate the design in `rtl` (written from `graph` with `probes`) on
     frames (N, ...) of input elements; the probes' files are read back.
+    stall_prob: output back-pressure and (unless gap_prob is given) input gaps.
     trace: a waveform of the run (.vcd or .fst, see sim/verilator.py);
     threads: Verilator model threads."""
     probes = probes or Probes()
@@ -43,7 +45,8 @@ def run_design(graph: StageGraph, rtl: RtlDir, frames: np.ndarray, stall_prob: f
     n_words = n * graph.words_per_frame(dst)
     collect = ((OCCUPANCY_FILE,) if probes.occupancy else ()) + ((LINKS_FILE,) if probes.link_limits else ())
     res = simulate(TOP, rtl.sources, {}, pack_stream(frames, in_w, in_bits), in_w, out_w, n_words,
-                   in_gap_prob=stall_prob, out_stall_prob=stall_prob, seed=seed,
+                   in_gap_prob=stall_prob if gap_prob is None else gap_prob,
+                   out_stall_prob=stall_prob, seed=seed,
                    timeout_cycles=timeout_cycles, mem_files=rtl.mem_texts(), trace=trace,
                    threads=threads, collect=collect)
     outputs = unpack_stream(res.out_words[:n_words], out_w, out_bits, n, graph.src_port(dst).signed)

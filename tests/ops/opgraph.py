@@ -26,7 +26,8 @@ from build_flows.sim.stitched import deep_depths, run_graph
 PART = "xc7z020clg400-1"  # pynq-z1 (build_flows/config.py)
 CLK_NS = 10.0
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
-STALL_PROB = 0.3
+# (name, input gap probability, output stall probability), as tests/hw/hwsim.py
+PATTERNS = [("full", 0.0, 0.0), ("gaps", 0.4, 0.0), ("stall", 0.0, 0.4), ("both", 0.3, 0.3)]
 
 
 def hw_node(op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs):
@@ -106,16 +107,16 @@ def map_graph(model: ModelWrapper, tmp_path: Path) -> StageGraph:
 
 def assert_bit_exact(graph: StageGraph, frames: np.ndarray, want: np.ndarray,
                      decode=None) -> None:
-    """Simulate free-running and with STALL_PROB input gaps / output
-    back-pressure; every output element must equal `want` (N, elements).
+    """Simulate under the four stream patterns of tests/hw (free, input gaps,
+    output back-pressure, both); every output element must equal `want` (N, elements).
     decode: maps the output elements to FINN's values first (e.g. bits to +-1)."""
     frames = np.asarray(frames, dtype=np.int64).reshape(len(frames), -1)
-    for i, stall in enumerate((0.0, STALL_PROB)):
-        run = run_graph(graph, frames, stall_prob=stall, seed=11 + i)
+    for i, (name, gap, stall) in enumerate(PATTERNS):
+        run = run_graph(graph, frames, stall_prob=stall, gap_prob=gap, seed=11 + i)
         got = run.outputs if decode is None else decode(run.outputs)
-        assert got.shape == want.shape, f"stall {stall}: shape {got.shape} != {want.shape}"
+        assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
         bad = [tuple(int(i) for i in ix) for ix in np.argwhere(got != want)]
-        assert not bad, (f"stall {stall}: {len(bad)} elements differ, first at (frame, element) "
+        assert not bad, (f"{name}: {len(bad)} elements differ, first at (frame, element) "
                          f"{bad[0]}: hardware {got[bad[0]]}, FINN {want[bad[0]]}")
 
 

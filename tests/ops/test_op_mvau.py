@@ -92,3 +92,40 @@ def test_mvau_int_bipolar_no_activation(tmp_path):
     check_stages(graph, ["MVAU"])
     assert graph.layers()[0].outputs[0].signed
     assert_bit_exact(graph, frames, want)
+
+
+def test_mvau_int_int_first_layer(tmp_path):
+    """A few-bit first layer: UINT8 pixels x INT4 weights (binaryXnorMode=0,
+    the MVTU's integer x integer mode), one threshold per channel."""
+    mw, mh, simd, pe = 9, 6, 3, 2
+    rng = np.random.default_rng(21)
+    w = rng.integers(-8, 8, (mw, mh))
+    frames = rng.integers(0, 256, (N_FRAMES, mw))
+    acc = frames @ w
+    t = np.median(acc, axis=0).astype(int).reshape(mh, 1)  # splits the frames
+    model = mvau_model(mw, mh, simd, pe, "UINT8", "INT4", "BINARY", w, t, xnor=False)
+    want = finn_outputs(model, frames)
+    assert_varied(want)
+    graph = map_graph(model, tmp_path)
+    check_stages(graph, ["MVAU"])
+    st = graph.layers()[0]
+    assert (st.params["MODE"], st.params["W_WIDTH"]) == (2, 4)
+    assert_bit_exact(graph, frames, want)
+
+
+def test_mvau_multi_threshold(tmp_path):
+    """Three sorted thresholds per channel (a 2-bit activation, UINT2 out) on
+    XNOR popcounts: the MVTU's N_THRES > 1 path."""
+    mw, mh, simd, pe = 16, 4, 8, 2
+    rng = np.random.default_rng(33)
+    w = rng.integers(0, 2, (mw, mh))
+    t = np.sort(rng.integers(5, 12, (mh, 3)), axis=1)
+    model = mvau_model(mw, mh, simd, pe, "BINARY", "BINARY", "UINT2", w, t)
+    frames = rng.integers(0, 2, (8, mw))
+    want = finn_outputs(model, frames)
+    assert_varied(want)
+    assert want.max() >= 2  # more than one threshold passed somewhere
+    graph = map_graph(model, tmp_path)
+    st = graph.layers()[0]
+    assert (st.params["N_THRES"], st.out_elem_bits) == (3, 2)
+    assert_bit_exact(graph, frames, want)
