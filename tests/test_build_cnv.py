@@ -14,11 +14,18 @@ from helpers import reduced_cnv_onnx
 
 
 
-def _check(state, frames: int) -> None:
+def _check(state, frames: int, exact_ii: bool = True) -> None:
+    """exact_ii=False: the bottleneck is a sliding window, whose FINN formula
+    (get_exp_cycles) counts a few cycles more than the window takes; the
+    measured II may then be below the analytic one, never above."""
     sim = state.sim
     assert sim["frames"] == frames
     assert sim["mismatches_free_running"] == 0 and sim["mismatches_back_pressure"] == 0
-    assert sim["cycles_per_frame"] == sim["expected_cycles_per_frame"]
+    if exact_ii:
+        assert sim["cycles_per_frame"] == sim["expected_cycles_per_frame"]
+    else:
+        assert 0.99 * sim["expected_cycles_per_frame"] <= sim["cycles_per_frame"] \
+            <= sim["expected_cycles_per_frame"]
     assert sim["latency_cycles"] > 0
     assert sim["differences"] == [] and sim["checked"]["layer_frames"] == frames
     assert min(sim["links_stalled"].values()) > 0
@@ -29,7 +36,9 @@ def test_reduced_cnv_bit_exact(tmp_path):
     cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=3,
                       target_fps=25_000, out=tmp_path / "b", yosys=False)
     state = run_build(cfg)
-    _check(state, 3)
+    _check(state, 3, exact_ii=False)
+    slowest = max(state.graph.layers(), key=lambda st: st.expected_cycles)
+    assert slowest.op == "ConvolutionInputGenerator"
     ops = {layer.op for layer in state.graph.layers()}
     assert {"MVAU", "MaxPool", "ConvolutionInputGenerator", "LabelSelect"} <= ops
     assert len([st for st in state.graph.layers() if st.op == "MVAU"]) == 9  # 6 conv + 3 FC, as CNV
