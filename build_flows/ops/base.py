@@ -111,6 +111,9 @@ class OpKind:
     name = ""
     hw_ops: tuple[str, ...] = ()
     fold_attrs: dict[str, tuple[str, ...]] = {}
+    # kinds folded by PE alone: (node attribute PE divides, its name in messages, RTL module);
+    # fold() and check_folding() below then implement the rule
+    pe_divides: tuple[str, str, str] | None = None
 
     def check(self, model: ModelWrapper, node, index: int, count: int) -> None:
         """Raise a BuildError if the node cannot be built (index/count: its
@@ -121,13 +124,24 @@ class OpKind:
         return False
 
     def fold(self, model: ModelWrapper, node, target_cycles: int) -> None:
-        """Smallest folding that meets target_cycles per frame (or the fastest)."""
+        """Smallest folding that meets target_cycles per frame (or the fastest);
+        for pe_divides kinds: the smallest PE dividing the attribute."""
+        if self.pe_divides:
+            total = getCustomOp(node).get_nodeattr(self.pe_divides[0])
+            first_meeting(node, "PE", divisors(total), lambda: self.cycles(model, node) <= target_cycles)
 
     def sync(self, model: ModelWrapper, node) -> None:
         """After folding: set what follows from this node's folding elsewhere."""
 
     def check_folding(self, model: ModelWrapper, node) -> None:
         """Raise FoldingError naming the layer if its folding does not divide."""
+        if self.pe_divides:
+            attr, label, module = self.pe_divides
+            inst = getCustomOp(node)
+            try:
+                check_divides(module, "PE", inst.get_nodeattr("PE"), label, inst.get_nodeattr(attr))
+            except RTLParamError as e:
+                raise folding_error(node, e) from e
 
     def cycles(self, model: ModelWrapper, node) -> int:
         """Analytic cycles per frame."""

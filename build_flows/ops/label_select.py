@@ -14,8 +14,7 @@ import numpy as np
 from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
-                                  check_positive, divisors, finn_hls_estimate, first_meeting,
-                                  folding_error)
+                                  check_positive, finn_hls_estimate)
 from build_flows.rtl.graph import stream_stage
 from build_flows.rtl.stream import pack_lanes
 
@@ -77,20 +76,10 @@ class LabelSelect(OpKind):
     name = "LabelSelect"
     hw_ops = ("LabelSelect",)
     fold_attrs = {"LabelSelect": ("PE",)}
+    pe_divides = ("Labels", "MH", "label_select")
 
     def cycles(self, model, node):
         return label_select_config(node).cycles_per_vector()
-
-    def fold(self, model, node, target_cycles):
-        first_meeting(node, "PE", divisors(getCustomOp(node).get_nodeattr("Labels")),
-                      lambda: self.cycles(model, node) <= target_cycles)
-
-    def check_folding(self, model, node):
-        cfg = label_select_config(node)
-        try:
-            check_divides("label_select", "PE", cfg.pe, "MH", cfg.mh)
-        except RTLParamError as e:
-            raise folding_error(node, e) from e
 
     def stage(self, model, node, ctx: MapContext):
         # the values are as wide as the producing stage's elements (our MVTU's

@@ -15,8 +15,8 @@ from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.errors import UnsupportedLayerError
 from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
-                                  check_positive, divisors, finn_hls_estimate, finn_inst,
-                                  first_meeting, folding_error, producer_swg)
+                                  check_positive, finn_hls_estimate, finn_inst,
+                                  producer_swg)
 from build_flows.rtl.graph import stream_stage
 from build_flows.rtl.stream import pack_lanes, unpack_lanes
 
@@ -79,6 +79,7 @@ class MaxPool(OpKind):
     name = "MaxPool"
     hw_ops = ("Pool",)
     fold_attrs = {"Pool": ("PE",)}
+    pe_divides = ("Channels", "channels", "maxpool_bin")
 
     def check(self, model, node, index, count):
         swg_node = producer_swg(model, node)
@@ -95,20 +96,8 @@ class MaxPool(OpKind):
     def cycles(self, model, node):
         return maxpool_config(model, node).in_words_per_image()
 
-    def fold(self, model, node, target_cycles):
-        first_meeting(node, "PE", divisors(getCustomOp(node).get_nodeattr("Channels")),
-                      lambda: self.cycles(model, node) <= target_cycles)
-
     def sync(self, model, node):
         getCustomOp(producer_swg(model, node)).set_nodeattr("SIMD", getCustomOp(node).get_nodeattr("PE"))
-
-    def check_folding(self, model, node):
-        inst = getCustomOp(node)
-        total, pe = inst.get_nodeattr("Channels"), inst.get_nodeattr("PE")
-        try:
-            check_divides("maxpool_bin", "PE", pe, "channels", total)
-        except RTLParamError as e:
-            raise folding_error(node, e) from e
 
     def stage(self, model, node, ctx: MapContext):
         self.check(model, node, 0, 1)

@@ -20,8 +20,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.errors import UnsupportedLayerError
-from build_flows.ops.base import (MapContext, OpKind, RTLParamError, check_divides, describe,
-                                  divisors, first_meeting, folding_error)
+from build_flows.ops.base import (MapContext, OpKind, describe)
 from build_flows.ops.finn_generated import generated_stage
 
 # inputs of FINN's wrapper that a build-time threshold unit does not use
@@ -35,6 +34,7 @@ class Thresholding(OpKind):
     name = "Thresholding"
     hw_ops = ("Thresholding",)
     fold_attrs = {"Thresholding": ("PE",)}
+    pe_divides = ("NumChannels", "NumChannels", "thresholding")
 
     def check(self, model, node, index, count):
         inst = getCustomOp(node)
@@ -54,18 +54,6 @@ class Thresholding(OpKind):
         inst = getCustomOp(node)
         return (inst.get_nodeattr("NumChannels") // inst.get_nodeattr("PE")
                 * int(np.prod(inst.get_nodeattr("numInputVectors"))))
-
-    def fold(self, model, node, target_cycles):
-        first_meeting(node, "PE", divisors(getCustomOp(node).get_nodeattr("NumChannels")),
-                      lambda: self.cycles(model, node) <= target_cycles)
-
-    def check_folding(self, model, node):
-        inst = getCustomOp(node)
-        try:
-            check_divides("thresholding", "PE", inst.get_nodeattr("PE"), "NumChannels",
-                          inst.get_nodeattr("NumChannels"))
-        except RTLParamError as e:
-            raise folding_error(node, e) from e
 
     def stage(self, model, node, ctx: MapContext):
         st = generated_stage(model, node, ctx, self.name, lambda inst: self.cycles(model, node))
