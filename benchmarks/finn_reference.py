@@ -1,5 +1,5 @@
 """FINN's own W1A1 reference topologies (brevitas_examples.bnn_pynq: CNV-W1A1,
-TFC-W1A1, LFC-W1A1, untrained unless a state dict is given) exported to QONNX
+TFC-W1A1, SFC-W1A1, LFC-W1A1, untrained unless a state dict is given) exported to QONNX
 for `build_flows/build.py --onnx`.
 
     python benchmarks/finn_reference.py cnv /tmp/cnv_1w1a.onnx
@@ -29,7 +29,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MODELS = {"cnv": ("cnv_1w1a", (1, 3, 32, 32)), "tfc": ("tfc_1w1a", (1, 1, 28, 28)),
-          "lfc": ("lfc_1w1a", (1, 1, 28, 28))}
+          "sfc": ("sfc_1w1a", (1, 1, 28, 28)), "lfc": ("lfc_1w1a", (1, 1, 28, 28))}
 
 
 def finn_model(name: str, seed: int = 0, state_dict: str | None = None) -> torch.nn.Module:
