@@ -229,7 +229,9 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     expected = _bottleneck(graph)
     classes = {name: r.outputs[:, 0] for name, r in runs.items()}
     mism = [int((classes[name] != state.ref_classes).sum()) for name in runs]
-    checked = _check_runs(state, graph, runs, ref, layer_frames)
+    checked = V.check_runs(graph, runs, ref, layer_frames, state.ref_acc, state.ref_classes,
+                           "PyTorch's logits" if state.source.kind == "checkpoint"
+                           else "the QONNX execution's logits")
     hw_acc = (float((classes["free_running"] == state.labels).mean())
               if (state.labels >= 0).all() else None)
     state.sim = {"frames": n, "mismatches": int(max(mism)),
@@ -263,38 +265,6 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
         state.sim["waves"] = sorted(str(f.relative_to(cfg.out)) for f in waves.rglob(f"*{WAVES_SUFFIX}"))
         say("[sim] waveforms: " + ", ".join(state.sim["waves"]) + f" in {cfg.out}")
     return state
-
-
-def _check_runs(state: BuildState, graph, runs: dict, ref: dict, layer_frames: int):
-    """Every comparison of sim/verify.py on both runs: the first difference of
-    each kind per run, protocol errors, extra words, link stalls."""
-    from build_flows.rtl.stream import unpack_stream
-    from build_flows.sim import verify as V
-    links = V.link_order(graph)
-    checked = V.Checked(frames=len(state.pixels), layer_frames=layer_frames, links=len(links),
-                        elements_per_frame=sum(e.numel for e in links))
-    acc_edge = next((graph.in_edge(st.name) for st in graph.layers() if st.op == "LabelSelect"), None)
-    checked.accumulators = ("PyTorch's logits" if state.source.kind == "checkpoint"
-                            else "the QONNX execution's logits")
-    want_acc = state.ref_acc[:layer_frames]
-    for name, run in runs.items():
-        diffs = [V.compare_links(graph, run, name, ref, layer_frames)]
-        if acc_edge is not None:
-            port = graph.src_port(acc_edge)
-            words = run.links.get(graph.edges.index(acc_edge), [])
-            got = unpack_stream(words, port.width, port.elem_bits, 1, port.signed).reshape(-1)
-            got = got[:want_acc.size].reshape(-1, want_acc.shape[1]) if got.size >= want_acc.size else got[None]
-            diffs.append(V.compare_values(name, "the last layer's integers", checked.accumulators,
-                                          got, want_acc))
-        diffs.append(V.compare_values(name, "the class (top output)", "the reference class",
-                                      run.outputs[:, :1], state.ref_classes[:, None]))
-        checked.differences += [d for d in diffs if d is not None]
-        checked.violations += V.protocol_errors(graph, run, name)
-        if run.extra_words:
-            checked.violations.append(f"{name} run: {run.extra_words} output words beyond the "
-                                      f"{len(run.outputs)} frames' words")
-    checked.links_stalled = V.stalled_links(graph, runs["back_pressure"])
-    return checked
 
 
 def _write_rtlsim_performance(state: BuildState, cfg: BuildConfig, total_cycles: int) -> None:

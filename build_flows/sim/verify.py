@@ -170,6 +170,40 @@ def stalled_links(graph: StageGraph, run: StitchedRun) -> dict[str, int]:
             for e in graph.internal_edges()}
 
 
+def check_runs(graph: StageGraph, runs: dict[str, StitchedRun], ref: dict[str, np.ndarray],
+               layer_frames: int, ref_acc: np.ndarray, ref_classes: np.ndarray,
+               acc_reference: str) -> Checked:
+    """Every comparison on every run: the links against the HW graph, the last
+    layer's integers (the stream into LabelSelect) against ref_acc (the
+    model's logits as integers, named acc_reference), the classes, the
+    protocol, extra words; and the back-pressure of every internal link in the
+    back_pressure run. The first difference of each kind per run is kept."""
+    links = link_order(graph)
+    checked = Checked(frames=len(ref_classes), layer_frames=layer_frames, links=len(links),
+                      elements_per_frame=sum(e.numel for e in links), accumulators=acc_reference)
+    acc_edge = next((graph.in_edge(st.name) for st in graph.layers() if st.op == "LabelSelect"), None)
+    if acc_edge is None:
+        checked.accumulators = "nothing (the design has no LabelSelect)"
+    want_acc = ref_acc[:layer_frames]
+    for name, run in runs.items():
+        diffs = [compare_links(graph, run, name, ref, layer_frames)]
+        if acc_edge is not None:
+            port = graph.src_port(acc_edge)
+            words = run.links.get(graph.edges.index(acc_edge), [])
+            got = unpack_stream(words, port.width, port.elem_bits, 1, port.signed).reshape(-1)
+            got = got[:want_acc.size].reshape(want_acc.shape) if got.size >= want_acc.size else got[None]
+            diffs.append(compare_values(name, "the last layer's integers", acc_reference, got, want_acc))
+        diffs.append(compare_values(name, "the class (top output)", "the reference class",
+                                    run.outputs[:, :1], ref_classes[:, None]))
+        checked.differences += [d for d in diffs if d is not None]
+        checked.violations += protocol_errors(graph, run, name)
+        if run.extra_words:
+            checked.violations.append(f"{name} run: {run.extra_words} output words beyond the "
+                                      f"{len(run.outputs)} frames' words")
+    checked.links_stalled = stalled_links(graph, runs["back_pressure"])
+    return checked
+
+
 def hw_reference(hw, frames: np.ndarray, tensors: list[str], say=print) -> dict[str, np.ndarray]:
     """FINN's Python execution of the HW graph on each frame: {tensor: (frames,
     numel) int64} in the streams' encoding (BIPOLAR as bit 1 = +1, 0 = -1)."""
