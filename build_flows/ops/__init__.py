@@ -13,9 +13,10 @@ from build_flows.ops.finn_generated import SlidingWindow, WidthConverter
 from build_flows.ops.label_select import LabelSelect
 from build_flows.ops.maxpool import MaxPool
 from build_flows.ops.mvau import MVAU
+from build_flows.ops.padding import Padding
 from build_flows.ops.thresholding import Thresholding
 
-KINDS: list[OpKind] = [MVAU(), MaxPool(), LabelSelect(), Thresholding(), SlidingWindow(),
+KINDS: list[OpKind] = [MVAU(), MaxPool(), LabelSelect(), Thresholding(), Padding(), SlidingWindow(),
                        WidthConverter(), FIFO()]
 
 REGISTRY: dict[str, OpKind] = {op: kind for kind in KINDS for op in kind.hw_ops}  # by FINN op type
@@ -39,7 +40,7 @@ def unsupported_message(node) -> str:
             else "no streaming hardware exists for it")
     return (f"unsupported layer {describe(node)}: {hint}; supported after conversion are "
             f"{SUPPORTED_HW} (binary conv/FC with BN + sign, max-pool, "
-            f"standalone thresholds, top-1 label select)")
+            f"standalone thresholds, padding, top-1 label select)")
 
 
 __all__ = ["BY_NAME", "KINDS", "MapContext", "OpKind", "REGISTRY", "RTLParamError", "SUPPORTED_HW",

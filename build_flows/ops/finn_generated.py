@@ -20,6 +20,12 @@ from build_flows.ops.base import MapContext, OpKind, finn_inst
 from build_flows.rtl.graph import Stage, StageGraph, stream_stage
 
 
+# the AXI-Lite inputs of FINN's wrappers (run-time parameters), unused here
+AXILITE_TIES = {"s_axilite_AWVALID": "1'b0", "s_axilite_AWADDR": "'0", "s_axilite_WVALID": "1'b0",
+                "s_axilite_WDATA": "'0", "s_axilite_WSTRB": "'0", "s_axilite_BREADY": "1'b0",
+                "s_axilite_ARVALID": "1'b0", "s_axilite_ARADDR": "'0", "s_axilite_RREADY": "1'b0"}
+
+
 def _pad(bits: int) -> int:
     return int(math.ceil(bits / 8) * 8)
 

@@ -21,13 +21,10 @@ from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.errors import UnsupportedLayerError
 from build_flows.ops.base import (MapContext, OpKind, describe)
-from build_flows.ops.finn_generated import generated_stage
+from build_flows.ops.finn_generated import AXILITE_TIES, generated_stage
 
 # inputs of FINN's wrapper that a build-time threshold unit does not use
-TIES = {"s_axilite_AWVALID": "1'b0", "s_axilite_AWADDR": "'0", "s_axilite_WVALID": "1'b0",
-        "s_axilite_WDATA": "'0", "s_axilite_WSTRB": "'0", "s_axilite_BREADY": "1'b0",
-        "s_axilite_ARVALID": "1'b0", "s_axilite_ARADDR": "'0", "s_axilite_RREADY": "1'b0",
-        "in1_V_TVALID": "1'b0", "in1_V_TDATA": "'0"}
+TIES = {**AXILITE_TIES, "in1_V_TVALID": "1'b0", "in1_V_TDATA": "'0"}
 
 
 class Thresholding(OpKind):
