@@ -39,13 +39,15 @@ def generated_stage(model, node, ctx: MapContext, op: str, cycles_of) -> Stage:
     inst.generate_hdl(model, ctx.part, ctx.clk_ns)
     in_w, out_w = inst.get_instream_width(), inst.get_outstream_width()
     bits = inst.get_input_datatype().bitwidth()
+    signed = inst.get_input_datatype().signed()
     res = {"LUT": int(inst.lut_estimation(ctx.part)), "FF": 0,
            "BRAM36": round(inst.bram_estimation(ctx.part) / 2, 1), "DSP": 0}
     simd = inst.get_nodeattr("SIMD") if "SIMD" in inst.get_nodeattr_types() else 0
     return stream_stage(node.name, op, inst.get_nodeattr("gen_top_module"), {},
                         [Path(p) for p in inst.get_rtl_file_list(abspath=True)], in_w, out_w,
                         bits, bits, node.input[0], node.output[0], style="finn",
-                        in_padded=_pad(in_w), out_padded=_pad(out_w), simd=simd,
+                        in_padded=_pad(in_w), out_padded=_pad(out_w), in_signed=signed,
+                        out_signed=signed, simd=simd,
                         expected_cycles=cycles_of(inst), finn_resources=res)
 
 

@@ -58,7 +58,7 @@ class Thresholding(OpKind):
         out_bits = inst.get_output_datatype().bitwidth()
         st.outputs[0].elem_bits = out_bits
         st.outputs[0].width = inst.get_nodeattr("PE") * out_bits
-        st.inputs[0].signed = inst.get_input_datatype(0).signed()
+        st.outputs[0].signed = inst.get_output_datatype().signed()
         st.pe = inst.get_nodeattr("PE")
         code_dir = ctx.gen_dir / node.name
         st.mem_files = {p.name: p.read_text() for p in sorted(code_dir.glob(f"{node.name}_threshs_*.dat"))}
