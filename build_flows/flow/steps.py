@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -216,12 +217,13 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     tensors = sorted({graph.src_port(e).tensor for e in V.link_order(graph)})
     ref = V.hw_reference(state.hw, frames[:layer_frames], tensors, say=say)
     t_ref = time.time() - t
-    runs = {}
-    for i, (name, stressed) in enumerate((("free_running", False), ("back_pressure", True))):
-        runs[name] = V.run_verification(
-            graph, state.rtl.path, cfg.out / "verify" / name, frames, layer_frames, stressed,
-            cfg.stall_prob, cfg.seed + i, V.watchdog_cycles(graph), threads=cfg.sim_threads,
-            trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two runs are independent processes
+        futures = {name: pool.submit(
+            V.run_verification, graph, state.rtl.path, cfg.out / "verify" / name, frames,
+            layer_frames, stressed, cfg.stall_prob, cfg.seed + i, V.watchdog_cycles(graph),
+            threads=cfg.sim_threads, trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None)
+            for i, (name, stressed) in enumerate((("free_running", False), ("back_pressure", True)))}
+        runs = {name: f.result() for name, f in futures.items()}
     free, stressed = runs["free_running"], runs["back_pressure"]
     out_words = graph.words_per_frame(graph.output_edge)
     ii, latency = measure(free, out_words)
