@@ -10,8 +10,11 @@ Verilator is timed on the whole free-running run of N frames (process start,
 stream files, reading the outputs), with the model already compiled (the
 compile time is printed separately). FINN is timed on N execute_onnx calls.
 "steady FPS" is the simulated cycles per wall second over the measured II,
-i.e. without the pipeline fill that a run of few frames pays. A row prints its FPS only when both executions give the same class for every
-frame; otherwise it prints the disagreement instead of a figure.
+i.e. without the pipeline fill that a run of few frames pays. "executor FPS" is
+our fast executor (build_flows/sim/executor.py: NumPy over the whole batch,
+every tensor of every frame) on the same frames; its ratio is to FINN's
+execution. A row prints figures only when all three give the same class for
+every frame; otherwise it prints the disagreement instead of a figure.
 """
 
 from __future__ import annotations
@@ -79,26 +82,35 @@ def measure(model: str, frames: int, work: Path, target_fps: float | None, threa
         finn_classes.append(int(np.asarray(out).reshape(-1)[0]))
     finn_s = time.time() - t
     finn_classes = np.array(finn_classes)
-    disagree = int((finn_classes != rtl_classes).sum())
+    from build_flows.sim.executor import execute
+    t = time.time()
+    fast = execute(hw, x.reshape(len(x), -1))  # every tensor of every frame
+    exec_s = time.time() - t
+    exec_classes = fast[oname].reshape(len(x), -1)[:, 0]
+    disagree = int((finn_classes != rtl_classes).sum() + (exec_classes != finn_classes).sum())
     ref_bad = int((finn_classes != state.ref_classes.reshape(-1)).sum())
     ii, _ = measure_ii(run, state.graph.words_per_frame(state.graph.output_edge))
     return {"model": model, "frames": len(x), "ii": ii, "compile_s": compile_s,
-            "sim_s": sim_s, "finn_s": finn_s, "disagree": disagree, "ref_bad": ref_bad,
+            "sim_s": sim_s, "finn_s": finn_s, "exec_s": exec_s, "disagree": disagree,
+            "ref_bad": ref_bad,
             "cycles": run.total_cycles, "threads": threads}
 
 
 def table(rows: list[dict]) -> str:
     head = (f"{'model':12s} {'frames':>6s} {'II (cyc)':>9s} {'Verilator FPS':>14s} "
-            f"{'sim kcyc/s':>10s} {'steady FPS':>10s} {'FINN Python FPS':>16s} {'ratio':>9s}  notes")
+            f"{'sim kcyc/s':>10s} {'steady FPS':>10s} {'FINN Python FPS':>16s} {'ratio':>9s} "
+            f"{'executor FPS':>13s} {'ratio':>9s}  notes")
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["disagree"] or r["ref_bad"]:
-            lines.append(f"{r['model']:12s} {r['frames']:6d}  no figures: Verilator and FINN disagree "
-                         f"on {r['disagree']} frame(s), FINN and the reference on {r['ref_bad']}")
+            lines.append(f"{r['model']:12s} {r['frames']:6d}  no figures: Verilator, FINN and the "
+                         f"executor disagree on {r['disagree']} class(es), FINN and the reference "
+                         f"on {r['ref_bad']}")
             continue
-        v, f = r["frames"] / r["sim_s"], r["frames"] / r["finn_s"]
+        v, f, e = r["frames"] / r["sim_s"], r["frames"] / r["finn_s"], r["frames"] / r["exec_s"]
         lines.append(f"{r['model']:12s} {r['frames']:6d} {r['ii']:9.0f} {v:14.1f} "
-                     f"{r['cycles'] / r['sim_s'] / 1e3:10.0f} {r['cycles'] / r['sim_s'] / r['ii']:10.1f} {f:16.2f} {v / f:8.1f}x  "
+                     f"{r['cycles'] / r['sim_s'] / 1e3:10.0f} {r['cycles'] / r['sim_s'] / r['ii']:10.1f} "
+                     f"{f:16.2f} {v / f:8.1f}x {e:13.0f} {e / f:8.0f}x  "
                      f"classes agree; {r['threads']} Verilator thread(s); compile/cache "
                      f"{r['compile_s']:.1f} s not counted")
     return "\n".join(lines)

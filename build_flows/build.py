@@ -39,8 +39,9 @@ def summary(state: BuildState, cfg: BuildConfig, wall: float) -> str:
         f"(with {cfg.stall_prob:g} back-pressure too)"
         + (f"; hardware accuracy {100 * s['accuracy']:.2f} % on labelled images"
            if s.get("accuracy") is not None else ""),
-        f"   verified   : every beat of {c['links']} links on {c['layer_frames']} frames = FINN's HW "
-        f"graph; last layer's integers = {c['accumulators']}; free-running and with stalls at the "
+        f"   verified   : every beat of {c['links']} links on {c['layer_frames']} frames = the HW graph "
+        f"(FINN's execution on {c['finn_frames']}); last layer's integers = {c['accumulators']}; "
+        f"free-running and with stalls at the "
         f"ports and on all {len(s['links_stalled'])} internal links; AXI-Stream protocol on every link"
         + ("" if not s.get("differences") else f"; {len(s['differences'])} DIFFERENCE(S)"),
         f"   throughput : {s['cycles_per_frame']} cycles/frame measured, "

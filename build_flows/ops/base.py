@@ -150,6 +150,11 @@ class OpKind:
     def stage(self, model: ModelWrapper, node, ctx: MapContext) -> Stage:
         raise NotImplementedError(self.name)
 
+    def execute(self, model: ModelWrapper, node, x: np.ndarray) -> np.ndarray:
+        """The node's output for a batch x (N, ...) of integer inputs, channels
+        last, exactly as FINN's execution computes it (sim/executor.py)."""
+        raise NotImplementedError(f"{self.name}: no fast execution")
+
     def finn_estimate(self, model: ModelWrapper, stage: Stage, part: str) -> dict:
         """FINN's analytic resources for the stage (LUT, FF, BRAM36, DSP)."""
         return dict(stage.finn_resources)

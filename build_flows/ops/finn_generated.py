@@ -71,6 +71,12 @@ class SlidingWindow(OpKind):
     def stage(self, model, node, ctx):
         return generated_stage(model, node, ctx, self.name, lambda inst: int(inst.get_exp_cycles()))
 
+    def execute(self, model, node, x):
+        from build_flows.sim.executor import im2col
+        inst = getCustomOp(node)
+        return im2col(x, inst.get_nodeattr("ConvKernelDim"), inst.get_nodeattr("Stride"),
+                      inst.get_nodeattr("Dilation"))
+
 
 def _dwc_cycles(inst) -> int:
     return max(int(np.prod(inst.get_folded_input_shape()[:-1])),
@@ -86,6 +92,9 @@ class WidthConverter(OpKind):
 
     def stage(self, model, node, ctx):
         return generated_stage(model, node, ctx, self.name, _dwc_cycles)
+
+    def execute(self, model, node, x):
+        return x  # it only regroups the stream
 
     def insert(self, graph: StageGraph, model, ctx: MapContext) -> None:
         """A converter on every internal edge whose two ends have different beats."""

@@ -346,5 +346,23 @@ class MVAU(OpKind):
                             mem_files={wname: files["weights.mem"], tname: files["thresholds.mem"]},
                             pe=cfg.pe, simd=cfg.simd, expected_cycles=self.cycles(model, node))
 
+    def execute(self, model, node, x):
+        from build_flows.sim.executor import multithreshold
+        inst = getCustomOp(node)
+        w = model.get_initializer(node.input[1]).astype(np.float64)  # (MW, MH)
+        x = x.reshape(len(x), -1, inst.get_nodeattr("MW")).astype(np.float64)
+        if inst.get_nodeattr("binaryXnorMode"):
+            acc = x @ w + (1 - x) @ (1 - w)  # popcount of xnor; float64 matmul is exact here
+        elif inst.get_nodeattr("inputDataType") == inst.get_nodeattr("weightDataType") == "BIPOLAR":
+            xb, wb = (x + 1) / 2, (w + 1) / 2
+            acc = xb @ wb + (1 - xb) @ (1 - wb)
+        else:
+            acc = x @ w
+        if inst.get_nodeattr("noActivation") == 0:
+            bipolar = inst.get_nodeattr("outputDataType") == "BIPOLAR"
+            acc = multithreshold(acc, model.get_initializer(node.input[2]), 2 if bipolar else 1,
+                                 -1 if bipolar else inst.get_nodeattr("ActVal"))
+        return np.round(acc).astype(np.int64)
+
     def finn_estimate(self, model, stage, part):
         return finn_hls_estimate(model.get_node_from_name(stage.name), part)

@@ -18,6 +18,7 @@ Its AXI-Lite port (run-time padding) is tied off.
 
 from __future__ import annotations
 
+import numpy as np
 from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.errors import UnsupportedLayerError
@@ -47,6 +48,10 @@ class Padding(OpKind):
         inst = getCustomOp(node)
         h, w = inst.get_padded_odim()
         return h * w * inst.get_nodeattr("NumChannels") // inst.get_nodeattr("SIMD")
+
+    def execute(self, model, node, x):
+        top, left, bottom, right = getCustomOp(node).get_nodeattr("Padding")
+        return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
     def stage(self, model, node, ctx: MapContext):
         st = generated_stage(model, node, ctx, self.name, lambda inst: self.cycles(model, node))

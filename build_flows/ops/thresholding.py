@@ -52,6 +52,13 @@ class Thresholding(OpKind):
         return (inst.get_nodeattr("NumChannels") // inst.get_nodeattr("PE")
                 * int(np.prod(inst.get_nodeattr("numInputVectors"))))
 
+    def execute(self, model, node, x):
+        from build_flows.sim.executor import multithreshold
+        inst = getCustomOp(node)
+        bipolar = inst.get_output_datatype() == DataType["BIPOLAR"]
+        return multithreshold(x, model.get_initializer(node.input[1]), 2 if bipolar else 1,
+                              -1 if bipolar else inst.get_nodeattr("ActVal"))
+
     def stage(self, model, node, ctx: MapContext):
         st = generated_stage(model, node, ctx, self.name, lambda inst: self.cycles(model, node))
         inst = getCustomOp(node)

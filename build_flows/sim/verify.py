@@ -12,8 +12,10 @@ the build's own sources and memory files from OUT/rtl, a top with probes):
 
 A link is the stream out of a stage (or into the first one); it is compared
 with the HW-graph tensor its producer computes, in stream order (flattened
-NHWC), element by element. The first link that differs, in stream order,
-names the layer that is wrong.
+NHWC), element by element. The HW graph's tensors come from the fast
+executor (sim/executor.py) on every frame, which must first equal FINN's own
+Python execution on every tensor of the first frames. The first link that
+differs, in stream order, names the layer that is wrong.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from build_flows.rtl.stream import unpack_stream
 from build_flows.sim.stitched import StitchedRun, run_design
 
 THROTTLE_PROB = 64  # per side and cycle, in 1/256: each internal link stalls about 25 % of cycles
+FINN_ANCHOR_FRAMES = 2  # frames on which FINN's own execution checks the fast executor
 
 
 @dataclass
@@ -65,7 +68,8 @@ class Checked:
     violations: list[str] = field(default_factory=list)  # protocol errors, named
 
     def summary(self) -> dict:
-        return {"frames": self.frames, "layer_frames": self.layer_frames, "links": self.links,
+        return {"frames": self.frames, "layer_frames": self.layer_frames,
+                "finn_frames": min(self.layer_frames, FINN_ANCHOR_FRAMES), "links": self.links,
                 "elements_per_frame": self.elements_per_frame, "accumulators": self.accumulators,
                 "protocol_checked": True, "internal_stalls": bool(self.links_stalled)}
 
@@ -205,25 +209,19 @@ def check_runs(graph: StageGraph, runs: dict[str, StitchedRun], ref: dict[str, n
 
 
 def hw_reference(hw, frames: np.ndarray, tensors: list[str], say=print) -> dict[str, np.ndarray]:
-    """FINN's Python execution of the HW graph on each frame: {tensor: (frames,
-    numel) int64} in the streams' encoding (BIPOLAR as bit 1 = +1, 0 = -1)."""
+    """The HW graph's tensors on every frame, {tensor: (frames, numel) int64}
+    in the streams' encoding (BIPOLAR as bit 1 = +1, 0 = -1): the fast
+    executor on all frames, checked first against FINN's Python execution
+    (execute_onnx) on the first FINN_ANCHOR_FRAMES frames, every tensor."""
     from qonnx.core.datatype import DataType
-    from qonnx.core.onnx_exec import execute_onnx
-    iname = hw.graph.input[0].name
-    shape = hw.get_tensor_shape(iname)
-    out: dict[str, list] = {t: [] for t in tensors}
-    step = max(1, len(frames) // 4)
-    for k, frame in enumerate(frames):
-        ctx = execute_onnx(hw, {iname: np.asarray(frame, dtype=np.float32).reshape(shape)},
-                           return_full_exec_context=True)
-        for t in tensors:
-            v = np.asarray(ctx[t])
-            if hw.get_tensor_datatype(t) == DataType["BIPOLAR"]:
-                v = (v + 1) / 2
-            out[t].append(np.round(v).astype(np.int64).reshape(-1))
-        if len(frames) >= 20 and (k + 1) % step == 0:
-            say(f"[sim] HW-graph reference: {k + 1} of {len(frames)} frames")
-    return {t: np.stack(v) for t, v in out.items()}
+    from build_flows.sim.executor import check_against_finn, execute
+    fast = execute(hw, frames, tensors)
+    check_against_finn(hw, frames[:FINN_ANCHOR_FRAMES], fast, tensors)
+    out = {}
+    for t in tensors:
+        v = fast[t].reshape(len(frames), -1)
+        out[t] = (v + 1) // 2 if hw.get_tensor_datatype(t) == DataType["BIPOLAR"] else v
+    return out
 
 
 def watchdog_cycles(graph: StageGraph) -> int:

@@ -21,6 +21,7 @@ from qonnx.util.basic import qonnx_make_model
 from build_flows.frontend.finn_settings import finn_build_dir
 from build_flows.rtl.graph import StageGraph
 from build_flows.rtl.mapping import map_to_stages
+from build_flows.sim.executor import execute
 from build_flows.sim.stitched import deep_depths, run_graph
 
 PART = "xc7z020clg400-1"  # pynq-z1 (build_flows/config.py)
@@ -92,7 +93,11 @@ def finn_outputs(model: ModelWrapper, frames: np.ndarray) -> np.ndarray:
         out = res[oname]
         assert (out == np.round(out)).all(), "FINN's output is not integer"
         outs.append(out.astype(np.int64).reshape(-1))
-    return np.stack(outs)
+    want = np.stack(outs)
+    # our fast executor (sim/executor.py) must compute the same, on the whole batch
+    fast = execute(model, np.asarray(frames), [oname])[oname].reshape(len(frames), -1)
+    assert (fast == want).all(), f"fast executor differs from FINN: {fast[fast != want][:5]}"
+    return want
 
 
 def map_graph(model: ModelWrapper, tmp_path: Path) -> StageGraph:

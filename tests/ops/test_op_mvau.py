@@ -129,3 +129,23 @@ def test_mvau_multi_threshold(tmp_path):
     st = graph.layers()[0]
     assert (st.params["N_THRES"], st.out_elem_bits) == (3, 2)
     assert_bit_exact(graph, frames, want)
+
+
+def test_fast_executor_disagreement_is_caught(monkeypatch):
+    """check_against_finn (run on every build before the executor serves as
+    the reference) refuses an executor that computes one element wrong."""
+    from build_flows.ops.mvau import MVAU
+    from build_flows.sim.executor import ExecutorError, check_against_finn, execute
+    rng = np.random.default_rng(8)
+    model = mvau_model(16, 8, 4, 2, "BINARY", "BINARY", "BINARY", rng.integers(0, 2, (16, 8)),
+                       rng.integers(6, 11, (8, 1)))
+    frames = rng.integers(0, 2, (2, 16))
+    good = MVAU.execute
+
+    def off_by_one(self, model, node, x):
+        y = good(self, model, node, x)
+        y[0, ..., 0] ^= 1
+        return y
+    monkeypatch.setattr(MVAU, "execute", off_by_one)
+    with pytest.raises(ExecutorError, match="differs from FINN's execution at tensor out, frame 0"):
+        check_against_finn(model, frames, execute(model, frames), ["out"])

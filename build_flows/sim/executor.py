@@ -1,0 +1,86 @@
+"""A fast, bit-exact executor of the folded HW graph: NumPy over a whole batch
+of frames at once, each layer kind's `execute` (ops/) on integer tensors
+(channels last, as the streams carry them). It computes what FINN's Python
+execution of the same graph computes (`execute_onnx`, one frame at a time)
+and is checked against it: in tests/ops for every layer kind, and on every
+build on the first frames (hw_reference), before it serves as the per-link
+reference of the verification on all the others.
+
+    tensors = execute(hw_model, frames)   # {tensor: (N, ...) int64}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from build_flows.errors import ToolError
+
+
+class ExecutorError(ToolError):
+    """The fast executor and FINN's execution disagree (a bug of ours)."""
+
+    tool = "fast executor"
+
+
+def execute(model, frames: np.ndarray, tensors: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Every tensor of the HW graph for a batch of frames (N, input elements
+    or input shape without the batch), as int64 with a leading batch axis,
+    values as FINN's execution gives them (BIPOLAR as -1/+1)."""
+    from build_flows.ops import REGISTRY
+    iname = model.graph.input[0].name
+    frames = np.asarray(frames)
+    ctx = {iname: frames.reshape(len(frames), *_frame_shape(model, iname)).astype(np.int64)}
+    for node in model.graph.node:
+        out = REGISTRY[node.op_type].execute(model, node, ctx[node.input[0]])
+        ctx[node.output[0]] = np.asarray(out).astype(np.int64).reshape(
+            len(frames), *_frame_shape(model, node.output[0]))
+    if tensors is None:
+        return ctx
+    return {t: ctx[t] for t in tensors}
+
+
+def _frame_shape(model, tensor: str) -> list[int]:
+    """A tensor's shape for one frame: without its batch axis of 1 (a graph
+    without a batch axis, as some one-node test graphs are, keeps its shape)."""
+    shape = list(model.get_tensor_shape(tensor))
+    return shape[1:] if shape and shape[0] == 1 else shape
+
+
+def multithreshold(x: np.ndarray, thresholds: np.ndarray, scale: int = 1, bias: int = 0) -> np.ndarray:
+    """FINN's MultiThreshold with channels last: scale * #(x >= T[c, :]) + bias."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    t = np.broadcast_to(t, (x.shape[-1], t.shape[-1])) if t.shape[0] == 1 else t
+    counts = (np.asarray(x, dtype=np.float64)[..., None] >= t).sum(axis=-1)
+    return scale * counts + bias
+
+
+def im2col(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """(N, H, W, C) -> (N, OH, OW, KH * KW * C), kernel positions outer and
+    channels inner (FINN's Im2Col order), no padding."""
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    oh = (h - dh * (kh - 1) - 1) // sh + 1
+    ow = (w - dw * (kw - 1) - 1) // sw + 1
+    cols = [x[:, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw, :]
+            for i in range(kh) for j in range(kw)]
+    return np.concatenate(cols, axis=-1)
+
+
+def check_against_finn(model, frames: np.ndarray, fast: dict[str, np.ndarray],
+                       tensors: list[str]) -> None:
+    """FINN's execute_onnx on `frames` (one at a time) must give every tensor
+    in `tensors` exactly as `fast` (the executor on the same frames) does."""
+    from qonnx.core.onnx_exec import execute_onnx
+    iname = model.graph.input[0].name
+    shape = model.get_tensor_shape(iname)
+    for k, frame in enumerate(frames):
+        ctx = execute_onnx(model, {iname: np.asarray(frame, dtype=np.float32).reshape(shape)},
+                           return_full_exec_context=True)
+        for t in tensors:
+            want = np.asarray(ctx[t]).reshape(-1)
+            got = fast[t][k].reshape(-1)
+            if got.shape != want.shape or (got != want).any():
+                i = int(np.argmax(got != want)) if got.shape == want.shape else 0
+                raise ExecutorError(f"the fast executor differs from FINN's execution at tensor {t}, "
+                                    f"frame {k}, element {i}: {got[i] if got.size > i else '-'} vs "
+                                    f"{want[i] if want.size > i else '-'}")
