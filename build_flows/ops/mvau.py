@@ -349,15 +349,18 @@ class MVAU(OpKind):
     def execute(self, model, node, x):
         from build_flows.sim.executor import multithreshold
         inst = getCustomOp(node)
-        w = model.get_initializer(node.input[1]).astype(np.float64)  # (MW, MH)
-        x = x.reshape(len(x), -1, inst.get_nodeattr("MW")).astype(np.float64)
-        if inst.get_nodeattr("binaryXnorMode"):
-            acc = x @ w + (1 - x) @ (1 - w)  # popcount of xnor; float64 matmul is exact here
+        mw = inst.get_nodeattr("MW")
+        w = model.get_initializer(node.input[1])  # (MW, MH)
+        x = x.reshape(len(x), -1, mw)
+        # float32 BLAS is exact while every partial sum stays below 2**24
+        bound = mw * max(1, int(np.abs(w).max())) * max(1, int(np.abs(x).max(initial=1)))
+        ft = np.float32 if bound < 2 ** 24 else np.float64
+        if inst.get_nodeattr("binaryXnorMode"):  # popcount of xnor = (bipolar dot + MW) / 2
+            acc = ((2 * x.astype(ft) - 1) @ (2 * w.astype(ft) - 1) + mw) / 2
         elif inst.get_nodeattr("inputDataType") == inst.get_nodeattr("weightDataType") == "BIPOLAR":
-            xb, wb = (x + 1) / 2, (w + 1) / 2
-            acc = xb @ wb + (1 - xb) @ (1 - wb)
+            acc = (x.astype(ft) @ w.astype(ft) + mw) / 2
         else:
-            acc = x @ w
+            acc = x.astype(ft) @ w.astype(ft)
         if inst.get_nodeattr("noActivation") == 0:
             bipolar = inst.get_nodeattr("outputDataType") == "BIPOLAR"
             acc = multithreshold(acc, model.get_initializer(node.input[2]), 2 if bipolar else 1,

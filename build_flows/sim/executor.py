@@ -50,7 +50,10 @@ def multithreshold(x: np.ndarray, thresholds: np.ndarray, scale: int = 1, bias: 
     """FINN's MultiThreshold with channels last: scale * #(x >= T[c, :]) + bias."""
     t = np.asarray(thresholds, dtype=np.float64)
     t = np.broadcast_to(t, (x.shape[-1], t.shape[-1])) if t.shape[0] == 1 else t
-    counts = (np.asarray(x, dtype=np.float64)[..., None] >= t).sum(axis=-1)
+    if t.shape[-1] == 1:  # one threshold: a compare
+        counts = (x >= t[:, 0]).astype(np.int64)
+    else:
+        counts = (np.asarray(x)[..., None] >= t).sum(axis=-1)
     return scale * counts + bias
 
 

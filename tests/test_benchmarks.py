@@ -1,0 +1,20 @@
+"""Smoke test of benchmarks/sim_speed.py: its table has figures only when the
+Verilator run, FINN's execution and the fast executor agree on every frame."""
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import sim_speed  # noqa: E402
+
+
+def test_sim_speed_smoke(tmp_path, capsys):
+    rc = sim_speed.main(["--models", "digits_cnv", "--frames", "4", "--sim-threads", "1",
+                         "--work", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    row = next(line for line in out.splitlines() if line.startswith("digits_cnv"))
+    assert "classes agree" in row and "no figures" not in row
+    assert "executor FPS" in out
