@@ -20,6 +20,7 @@ import argparse
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: python build_flows/build.py
@@ -108,6 +109,10 @@ def parse_args(argv=None) -> BuildConfig:
 
 def main(argv=None) -> int:
     """The error boundary: no traceback reaches the user."""
+    # the dependencies' own warnings (qonnx's GemmToMatMul opset note, brevitas'
+    # missing hadamard package, ...) say nothing about the user's model
+    warnings.filterwarnings("ignore", category=UserWarning,
+                            module=r"(qonnx|brevitas|torch|onnx|finn|onnxscript)(\.|$)")
     t = time.time()
     try:
         cfg = parse_args(argv).resolved()

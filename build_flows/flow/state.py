@@ -57,9 +57,17 @@ class CheckpointSource:
         return np.clip(np.round(q * 255.0), 0, 255).astype(np.int64), logits
 
     def to_qonnx(self, path: Path):
+        import contextlib
+        import io
+        import logging
+
+        import torch  # noqa: F401 - sets up its loggers, which are quieted below
         from quant_models.export import ExportError, export_qonnx
+        # torch.onnx's progress lines and its "torchvision is not installed" notes
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         try:
-            return export_qonnx(self.torch_model, path)
+            with contextlib.redirect_stdout(io.StringIO()):
+                return export_qonnx(self.torch_model, path)
         except ExportError as e:
             raise InputShapeError(str(e)) from e
 

@@ -205,6 +205,7 @@ def build(top: str, sources: list[Path], params: dict, harness: str,
     final = cache_dir() / f"{top}{'-' + trace if trace else ''}-{h.hexdigest()[:20]}"
     exe = final / "obj" / "sim"
     if exe.exists():
+        os.utime(final)  # most recently used: pruned last
         return exe
     cache_dir().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=cache_dir()))
@@ -224,7 +225,25 @@ def build(top: str, sources: list[Path], params: dict, harness: str,
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    prune_cache()
     return exe
+
+
+CACHE_KEEP = int(os.environ.get("SDBNN_SIM_CACHE_KEEP", "64"))  # compiled models kept
+
+
+def prune_cache(keep: int | None = None) -> list[Path]:
+    """Remove all but the `keep` most recently used compiled models (a model
+    is 10-100 MB; $SDBNN_SIM_CACHE_KEEP sets the number). Returns the removed
+    folders. A model in use by another process is only a cache entry: the
+    running simulator keeps its open executable."""
+    keep = CACHE_KEEP if keep is None else keep
+    models = [p for p in cache_dir().iterdir() if p.is_dir() and ".tmp-" not in p.name
+              and (p / "obj" / "sim").exists()]
+    models.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in models[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return models[keep:]
 
 
 def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],

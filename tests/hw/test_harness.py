@@ -154,3 +154,16 @@ def test_a_verilator_on_path_is_ignored(tmp_path, monkeypatch):
     res = simulate("axis_fifo", sources("axis_fifo"), FIFO, [9, 8, 7], 8, 8, n_out=3)
     assert res.out_words == [9, 8, 7]
     lint("axis_fifo", sources("axis_fifo"), FIFO)
+
+
+def test_cache_is_pruned_to_the_most_recent(tmp_path, monkeypatch):
+    """prune_cache keeps the N most recently used compiled models."""
+    monkeypatch.setenv("SDBNN_SIM_CACHE", str(tmp_path))
+    for i, name in enumerate(["old", "mid", "new"]):
+        exe = tmp_path / name / "obj" / "sim"
+        exe.parent.mkdir(parents=True)
+        exe.write_text("x")
+        __import__("os").utime(tmp_path / name, (1000 + i, 1000 + i))
+    removed = verilator_sim.prune_cache(keep=2)
+    assert [p.name for p in removed] == ["old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mid", "new"]
