@@ -86,7 +86,8 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--no-yosys", dest="yosys", action="store_false", default=None,
                    help="estimate with FINN's analytic models only (skips Yosys synthesis)")
     p.add_argument("--from-step", choices=STEP_NAMES,
-                   help="start at this step, from the state an earlier build saved in --out")
+                   help="start at this step, from the state an earlier build saved in --out "
+                        "(whose build_config.json is then the default config)")
     p.add_argument("--to-step", choices=STEP_NAMES, help="stop after this step")
     a = p.parse_args(argv)
     fields = dict(board=a.board, model=a.model, checkpoint=a.checkpoint, onnx=a.onnx,
@@ -95,6 +96,8 @@ def parse_args(argv=None) -> BuildConfig:
                   waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads,
                   layer_check_frames=a.layer_check_frames, from_step=a.from_step,
                   to_step=a.to_step)
+    if a.config is None and a.from_step and a.out and (a.out / "build_config.json").is_file():
+        a.config = a.out / "build_config.json"  # rerun steps of that build with its config
     if a.config is not None:
         cfg = BuildConfig.from_json(a.config, **fields)
     elif a.board is None:

@@ -23,7 +23,7 @@ def test_edited_rtl_is_reverified_and_the_layer_named(tmp_path, capsys):
     weights = out / "rtl" / "MVAU_2_weights.mem"
     weights.write_text(_invert_hex(weights.read_text()))
     with contextlib.redirect_stdout(io.StringIO()):
-        rc = main(["--config", str(out / "build_config.json"), "--from-step", "simulate"])
+        rc = main(["--out", str(out), "--from-step", "simulate"])  # its build_config.json
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
