@@ -97,19 +97,41 @@ class WidthConverter(OpKind):
         return x  # it only regroups the stream
 
     def insert(self, graph: StageGraph, model, ctx: MapContext) -> None:
-        """A converter on every internal edge whose two ends have different beats."""
+        """A converter on every internal edge whose two ends have different
+        beats; two in a row where one would regroup more than MAX_RATIO
+        elements (Verilator 5.48 fails on FINN's converter beyond 256)."""
         for edge in list(graph.internal_edges()):
             a, b = graph.src_port(edge), graph.dst_port(edge)
             if a.width == b.width:
                 continue
-            bits = a.elem_bits
-            node = helper.make_node(
-                "StreamingDataWidthConverter", [a.tensor], [a.tensor + "_dwc"],
-                domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
-                name=f"DWC_{edge.src}", inShape=[1, edge.numel], outShape=[1, edge.numel],
-                inWidth=a.width, outWidth=b.width,
-                dataType="BINARY" if bits == 1 else f"UINT{bits}")
-            dwc = self.stage(model, node, ctx)
-            for port in (*dwc.inputs, *dwc.outputs):
-                port.tensor, port.elem_bits, port.signed = a.tensor, bits, a.signed
-            graph.insert_after(edge, dwc)
+            widths = [a.width, *self._intermediate(a.width, b.width), b.width]
+            base = f"DWC_{edge.src}"
+            for k, (w_in, w_out) in enumerate(zip(widths, widths[1:])):
+                name = base + (f"_{k}" if len(widths) > 2 else "")
+                dwc = self._converter(model, ctx, name, a, edge.numel, w_in, w_out)
+                graph.insert_after(edge, dwc)
+                edge = graph.out_edge(dwc.name)
+
+    MAX_RATIO = 256
+
+    def _intermediate(self, w_in: int, w_out: int) -> list[int]:
+        """A middle width that splits a too large regrouping into two, or []."""
+        small, big = sorted((w_in, w_out))
+        if big // math.gcd(small, big) <= self.MAX_RATIO or big % small:
+            return []
+        ratio = big // small
+        d = next((d for d in range(2, ratio) if ratio % d == 0 and d <= self.MAX_RATIO
+                  and ratio // d <= self.MAX_RATIO), None)
+        return [] if d is None else [small * d if w_in < w_out else big // d]
+
+    def _converter(self, model, ctx, name: str, port, numel: int, w_in: int, w_out: int):
+        bits = port.elem_bits
+        node = helper.make_node(
+            "StreamingDataWidthConverter", [port.tensor], [port.tensor + "_dwc"],
+            domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+            name=name, inShape=[1, numel], outShape=[1, numel], inWidth=w_in, outWidth=w_out,
+            dataType="BINARY" if bits == 1 else f"UINT{bits}")
+        dwc = self.stage(model, node, ctx)
+        for p in (*dwc.inputs, *dwc.outputs):
+            p.tensor, p.elem_bits, p.signed = port.tensor, bits, port.signed
+        return dwc

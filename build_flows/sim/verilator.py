@@ -217,7 +217,9 @@ def build(top: str, sources: list[Path], params: dict, harness: str,
         proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env())
         if proc.returncode != 0 or not (tmp / "obj" / "sim").exists():
             log = (proc.stdout + proc.stderr)[-6000:]
-            raise SimCompileError(f"verilator build of {top} failed ({' '.join(cmd)}):\n{log}")
+            first = next((ln.strip() for ln in log.splitlines() if ln.startswith("%Error")), "")
+            raise SimCompileError(f"verilator build of {top} failed: {first}\n"
+                                  f"command: {' '.join(cmd)}\n{log}")
         try:
             os.rename(tmp, final)  # atomic; fails if another worker won the race
         except OSError:

