@@ -231,21 +231,28 @@ def build(top: str, sources: list[Path], params: dict, harness: str,
     return exe
 
 
-CACHE_KEEP = int(os.environ.get("SDBNN_SIM_CACHE_KEEP", "64"))  # compiled models kept
+CACHE_GB = float(os.environ.get("SDBNN_SIM_CACHE_GB", "10"))  # size budget of the cache
 
 
-def prune_cache(keep: int | None = None) -> list[Path]:
-    """Remove all but the `keep` most recently used compiled models (a model
-    is 10-100 MB; $SDBNN_SIM_CACHE_KEEP sets the number). Returns the removed
-    folders. A model in use by another process is only a cache entry: the
-    running simulator keeps its open executable."""
-    keep = CACHE_KEEP if keep is None else keep
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def prune_cache(budget_gb: float | None = None) -> list[Path]:
+    """Remove the least recently used compiled models beyond a size budget
+    ($SDBNN_SIM_CACHE_GB, default 10 GB; a model is 5-200 MB). Returns the
+    removed folders. A running simulator keeps its open executable."""
+    budget = (CACHE_GB if budget_gb is None else budget_gb) * 1e9
     models = [p for p in cache_dir().iterdir() if p.is_dir() and ".tmp-" not in p.name
               and (p / "obj" / "sim").exists()]
     models.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in models[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-    return models[keep:]
+    removed, used = [], 0
+    for model in models:
+        used += _size(model)
+        if used > budget:
+            shutil.rmtree(model, ignore_errors=True)
+            removed.append(model)
+    return removed
 
 
 def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],

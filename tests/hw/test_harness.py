@@ -157,13 +157,13 @@ def test_a_verilator_on_path_is_ignored(tmp_path, monkeypatch):
 
 
 def test_cache_is_pruned_to_the_most_recent(tmp_path, monkeypatch):
-    """prune_cache keeps the N most recently used compiled models."""
+    """prune_cache keeps the most recently used compiled models within its budget."""
     monkeypatch.setenv("SDBNN_SIM_CACHE", str(tmp_path))
     for i, name in enumerate(["old", "mid", "new"]):
         exe = tmp_path / name / "obj" / "sim"
         exe.parent.mkdir(parents=True)
-        exe.write_text("x")
+        exe.write_text("x" * 1000)
         __import__("os").utime(tmp_path / name, (1000 + i, 1000 + i))
-    removed = verilator_sim.prune_cache(keep=2)
+    removed = verilator_sim.prune_cache(budget_gb=2500 / 1e9)  # room for two models
     assert [p.name for p in removed] == ["old"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mid", "new"]
