@@ -96,12 +96,6 @@ class BuildConfig:
         return BOARDS[self.board]
 
     @property
-    def target_cycles(self) -> int | None:
-        if self.target_fps is None:
-            return None
-        return max(1, int(self.clock_mhz * 1e6 / self.target_fps))
-
-    @property
     def clk_ns(self) -> float:
         return 1000.0 / self.clock_mhz
 

@@ -33,10 +33,6 @@ def fold_for_target(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
     return model
 
 
-def layer_cycles(model: ModelWrapper, node) -> int:
-    return kind_of(node).cycles(model, node)
-
-
 def apply_folding_json(model: ModelWrapper, path: Path) -> ModelWrapper:
     """Set PE/SIMD from a FINN-format folding JSON; unknown layer names or
     attributes raise FoldingError. Sliding windows follow their consumer."""

@@ -260,10 +260,3 @@ class StageGraph:
         from build_flows.ops.fifo import fifo_stage
         return [fifo_stage(e.name, self.src_port(e), e.fifo_depth)
                 for e in self.internal_edges() if e.fifo_depth]
-
-    def alone(self, name: str) -> "StageGraph":
-        """A one-stage graph of a one-in/one-out stage (isolation runs, synthesis)."""
-        st = self.stages[name]
-        if len(st.inputs) != 1 or len(st.outputs) != 1:
-            raise ToolError(f"stage {name} has several ports: it cannot run alone", "rtl")
-        return StageGraph.chain([st], [self.out_edge(name).numel], self.in_edge(name).numel)
