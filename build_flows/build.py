@@ -48,6 +48,10 @@ def summary(state: BuildState, cfg: BuildConfig, wall: float) -> str:
         f"   throughput : {s['cycles_per_frame']} cycles/frame measured, "
         f"{s['expected_cycles_per_frame']} analytic -> {s['fps_at_clock']:,} FPS; "
         f"latency {s['latency_cycles']} cycles",
+        *([f"   accuracy   : {a['images']:,} {a['dataset']} test images: hardware "
+           f"{100 * a['hardware_accuracy']:.2f} %, {a['reference']} {100 * a['reference_accuracy']:.2f} %, "
+           f"equal image for image in every last-layer integer (fast executor of the HW graph)"]
+          if (a := state.accuracy) else []),
         f"   resources  : LUT {r['LUT']:,}/{b.LUT:,}  FF {r['FF']:,}/{b.FF:,}  "
         f"BRAM36 {r['BRAM36']}/{b.BRAM36}  DSP {r['DSP']}/{b.DSP}",
         *(["   waveforms  : " + ", ".join(str(cfg.out / w) for w in s["waves"])] if s.get("waves") else []),
@@ -71,8 +75,14 @@ def parse_args(argv=None) -> BuildConfig:
     g.add_argument("--folding", type=Path, help="FINN-format folding JSON")
     p.add_argument("--clock-mhz", type=float, help="clock (default 100)")
     p.add_argument("--verify-images", type=int, help="images simulated (default 100)")
-    p.add_argument("--dataset", help="digits, mnist, cifar10 or random (default: from the input shape)")
-    p.add_argument("--data-dir", type=Path, help="dataset folder (mnist, cifar10)")
+    p.add_argument("--dataset", help="digits, mnist, cifar10, imagefolder or random (default: from the "
+                                     "input shape)")
+    p.add_argument("--data-dir", type=Path, help="dataset folder (mnist, cifar10, imagefolder): "
+                                                 "cifar-10-batches-py pickles, or train/<class>/*.jpg "
+                                                 "and test/<class>/... as folders or .tar.gz")
+    p.add_argument("--accuracy-images", type=_count_or_all, metavar="N|all",
+                   help="also run N test images (or all) through the fast executor of the HW graph "
+                        "and the reference, image for image: hardware accuracy (default 0)")
     p.add_argument("--out", type=Path, help="artefact directory (default build/<model>)")
     p.add_argument("--waves", action="store_true", default=None,
                    help="dump VCD waveforms of the verification simulations to OUT/waves/ (and of the "
@@ -94,7 +104,8 @@ def parse_args(argv=None) -> BuildConfig:
                   target_fps=a.target_fps, folding=a.folding, clock_mhz=a.clock_mhz,
                   verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir, out=a.out,
                   waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads,
-                  layer_check_frames=a.layer_check_frames, from_step=a.from_step,
+                  layer_check_frames=a.layer_check_frames, accuracy_images=a.accuracy_images,
+                  from_step=a.from_step,
                   to_step=a.to_step)
     if a.config is None and a.from_step and a.out and (a.out / "build_config.json").is_file():
         a.config = a.out / "build_config.json"  # rerun steps of that build with its config
@@ -108,6 +119,15 @@ def parse_args(argv=None) -> BuildConfig:
         raise ConfigError(f"--model {cfg.model} needs --checkpoint (only {DEFAULT_MODEL} has an "
                           "embedded one)")
     return cfg
+
+
+def _count_or_all(text: str) -> int:
+    if text == "all":
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
 
 
 def main(argv=None) -> int:

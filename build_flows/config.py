@@ -78,8 +78,8 @@ class BuildConfig:
     folding: Path | None = None  # FINN-format folding JSON instead of target_fps
     clock_mhz: float = 100.0  # target clock
     verify_images: int = 100  # images simulated and compared bit for bit
-    dataset: str | None = None  # digits / mnist / cifar10 / random; default from input shape
-    data_dir: Path | None = None  # dataset folder (mnist, cifar10)
+    dataset: str | None = None  # digits / mnist / cifar10 / imagefolder / random; default from input shape
+    data_dir: Path | None = None  # dataset folder (mnist, cifar10, imagefolder)
     out: Path | None = None  # artefact directory; default build/<model name>
     waves: bool = False  # VCD waveforms of the verification runs in out/waves; mismatch not fatal
     fifo_margin: int = 2  # words added to each FIFO's measured maximum occupancy
@@ -88,6 +88,7 @@ class BuildConfig:
     yosys: bool = True  # synthesise our RTL with Yosys (else analytic estimates only)
     sim_threads: int = 1  # Verilator model threads of the verification runs
     layer_check_frames: int = 200  # frames whose every link is compared (the rest: classes)
+    accuracy_images: int = 0  # test images run through the HW graph for accuracy (-1: all, 0: none)
     from_step: str | None = None  # first step to run (earlier ones from OUT's saved state)
     to_step: str | None = None  # last step to run
 
@@ -126,8 +127,11 @@ class BuildConfig:
             if not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} {value!r} must be an integer >= {low}"
                                   + (" (the II is measured between frames)" if low == 2 else ""))
+        if not isinstance(self.accuracy_images, int) or self.accuracy_images < -1:
+            raise ConfigError(f"--accuracy-images {self.accuracy_images!r} must be 'all' or an "
+                              "integer >= 0")
         if self.data_dir is not None and self.dataset in (None, "digits", "random"):
-            raise ConfigError(f"--data-dir {self.data_dir} needs --dataset mnist or cifar10 "
+            raise ConfigError(f"--data-dir {self.data_dir} needs --dataset mnist, cifar10 or imagefolder "
                               "(digits is embedded, random needs no files)")
         if self.onnx is not None and (self.model or self.checkpoint):
             raise ConfigError("--onnx excludes --model and --checkpoint")

@@ -1,14 +1,20 @@
 """Datasets for training and validating SD-BNNs, without torchvision.
 
 Every dataset yields ``(image, label)``: a float image in [0, 1] shaped (C, H, W)
-and an int64 label. Images are kept as integers in memory and scaled on access.
+and an int64 label; indexed with a list or tensor of indices it yields a batch
+(the training loaders fetch whole batches this way). Images are kept as
+integers in memory and scaled on access.
 
 - ``digits``: scikit-learn's embedded 8x8 digits (1797 images, pixels 0..16),
   1x8x8. A fixed stratified split (seed 0): 1437 train / 360 test images.
 - ``mnist``: the four standard idx files (optionally ``.gz``), 1x28x28.
-- ``cifar10``: the ``cifar-10-batches-py`` pickles, 3x32x32; training images
-  get a random 32x32 crop of the 4-pixel zero-padded image and a random
+- ``cifar10``: the ``cifar-10-batches-py`` pickles, or an image-folder tree
+  (``train/<class>/*.jpg``, ``test/<class>/...``; a folder, a ``.tar.gz`` or a
+  folder of archives) whose class names are CIFAR-10's; 3x32x32. Training
+  images get a random 32x32 crop of the 4-pixel zero-padded image and a random
   horizontal flip.
+- ``imagefolder``: any image-folder tree (see :mod:`quant_models.imagefolder`);
+  classes are the sorted folder names, the shape is the images'.
 
 Missing or unreadable files raise :class:`DatasetError`, naming the file, the
 folder searched and what to put there.
@@ -24,10 +30,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, SequentialSampler
 
-DATASETS = ("digits", "mnist", "cifar10")
+from .imagefolder import ImageFolderError, has_image_tree, load_split
+
+DATASETS = ("digits", "mnist", "cifar10", "imagefolder")
 NUM_CLASSES = 10
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
 
 MNIST_URL = "https://yann.lecun.com/exdb/mnist/ (or any mirror)"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
@@ -42,17 +52,20 @@ class DatasetError(FileNotFoundError, ValueError):
 class ImageDataset(Dataset):
     """Integer images (N, C, H, W) returned as floats ``image / max_value``.
 
-    ``transform`` (optional) is applied to each float image.
+    ``transform`` (optional) is applied to each float image, or to a whole
+    batch when the index is a list or tensor of indices.
     """
 
-    def __init__(self, images: Tensor, labels: Tensor, max_value: float, transform=None):
+    def __init__(self, images: Tensor, labels: Tensor, max_value: float, transform=None,
+                 classes: tuple[str, ...] | None = None):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels.long()
         self.max_value = float(max_value)
         self.transform = transform
-        self.num_classes = NUM_CLASSES
+        self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(NUM_CLASSES))
+        self.num_classes = len(self.classes)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -62,6 +75,8 @@ class ImageDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, i):
+        if not isinstance(i, (int, np.integer)):
+            i = torch.as_tensor(i, dtype=torch.long)
         x = self.images[i].float() / self.max_value
         if self.transform is not None:
             x = self.transform(x)
@@ -71,7 +86,9 @@ class ImageDataset(Dataset):
 class RandomCropFlip:
     """Random H x W crop of the zero-padded image, then a horizontal flip with p = 0.5.
 
-    Draws from torch's global RNG, so DataLoader workers and seeding apply.
+    Takes one image (C, H, W) or a batch (N, C, H, W), every image with its own
+    crop and flip, drawn from torch's global RNG so DataLoader workers and
+    seeding apply.
     """
 
     def __init__(self, padding: int = 4, flip: bool = True):
@@ -79,14 +96,46 @@ class RandomCropFlip:
         self.flip = flip
 
     def __call__(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
+        single = x.dim() == 3
+        batch = x[None] if single else x
+        n, c, h, w = batch.shape
         p = self.padding
-        padded = F.pad(x, (p, p, p, p))
-        i, j = torch.randint(0, 2 * p + 1, (2,)).tolist()
-        out = padded[..., i : i + h, j : j + w]
-        if self.flip and torch.rand(()) < 0.5:
-            out = out.flip(-1)
-        return out
+        padded = F.pad(batch, (p, p, p, p))
+        offsets = torch.randint(0, 2 * p + 1, (n, 2))
+        rows = (offsets[:, 0, None] + torch.arange(h))[:, None, :, None]  # (n, 1, h, 1)
+        cols = (offsets[:, 1, None] + torch.arange(w))[:, None, None, :]  # (n, 1, 1, w)
+        if self.flip:
+            flipped = torch.rand(n) < 0.5
+            cols = torch.where(flipped[:, None, None, None], cols.flip(-1), cols)
+        out = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+        return out[0] if single else out
+
+
+class BatchLoader:
+    """Batches of a dataset, fetched by index lists (one gather per batch).
+
+    ``sampler`` orders the indices (``set_epoch`` reaches it as
+    ``loader.sampler.set_epoch``); with ``workers`` > 0 the batches are
+    prepared by that many DataLoader processes.
+    """
+
+    def __init__(self, dataset, sampler, batch_size: int, workers: int = 0, pin_memory: bool = False):
+        self.dataset, self.sampler = dataset, sampler
+        self.batch_size, self.workers, self.pin_memory = batch_size, workers, pin_memory
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self):
+        batches = list(BatchSampler(self.sampler, self.batch_size, drop_last=False))
+        if self.workers > 0:
+            yield from DataLoader(self.dataset, sampler=batches, batch_size=None,
+                                  num_workers=self.workers, pin_memory=self.pin_memory,
+                                  persistent_workers=False)
+            return
+        for b in batches:
+            x, y = self.dataset[b]
+            yield (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
 
 
 def default_data_dir(name: str) -> Path:
@@ -105,15 +154,21 @@ def load_dataset(name: str, data_dir=None, train: bool = True, augment: bool | N
     augment = (name == "cifar10" and train) if augment is None else augment
     if augment and name != "cifar10":
         raise ValueError(f"no augmentation is defined for {name!r}, only for 'cifar10'")
+    classes = None
     if name == "digits":
         images, labels, max_value = _load_digits(train)
     else:
         folder = Path(data_dir) if data_dir is not None else default_data_dir(name)
-        load = _load_mnist if name == "mnist" else _load_cifar10
-        images, labels = load(folder, train)
+        if name == "mnist":
+            images, labels = _load_mnist(folder, train)
+        elif name == "cifar10":
+            images, labels = _load_cifar10(folder, train)
+            classes = CIFAR10_CLASSES
+        else:
+            images, labels, classes = _load_imagefolder(folder, train)
         max_value = 255
     transform = RandomCropFlip(padding=4) if augment else None
-    return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), max_value, transform)
+    return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), max_value, transform, classes)
 
 
 def get_loaders(
@@ -135,12 +190,14 @@ def get_loaders(
     """
     train_set = load_dataset(name, data_dir, train=True, augment=augment)
     test_set = load_dataset(name, data_dir, train=False)
+    if test_set.classes != train_set.classes:
+        raise DatasetError(f"{name}: the test split's classes {test_set.classes} differ from the "
+                           f"training split's {train_set.classes}")
     sampler = DistributedSampler(
         train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed
     )
-    common = dict(batch_size=batch_size, num_workers=workers, pin_memory=pin_memory)
-    train_loader = DataLoader(train_set, sampler=sampler, **common)
-    test_loader = DataLoader(test_set, shuffle=False, **common)
+    train_loader = BatchLoader(train_set, sampler, batch_size, workers, pin_memory)
+    test_loader = BatchLoader(test_set, SequentialSampler(test_set), batch_size, workers, pin_memory)
     return train_loader, test_loader
 
 
@@ -240,14 +297,60 @@ CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_FILES = ("test_batch",)
 
 
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+
+
 def _load_cifar10(folder: Path, train: bool):
-    folder = _find_cifar10_folder(folder)
-    images, labels = [], []
-    for name in CIFAR10_TRAIN_FILES if train else CIFAR10_TEST_FILES:
-        x, y = _read_cifar_batch(folder / name)
-        images.append(x)
-        labels.append(y)
-    return np.concatenate(images), np.concatenate(labels)
+    """The pickles (extracted, or inside the official archive) when ``folder``
+    has them, else an image-folder tree of CIFAR-10's classes."""
+    names = CIFAR10_TRAIN_FILES if train else CIFAR10_TEST_FILES
+    pickles = _find_cifar10_folder(folder)
+    archive = folder if folder.name == CIFAR10_ARCHIVE else folder / CIFAR10_ARCHIVE
+    if (pickles / "test_batch").is_file() or not (archive.is_file() or has_image_tree(folder)):
+        batches = [_read_cifar_batch(pickles / name) for name in names]
+    elif archive.is_file():
+        batches = _read_cifar_archive(archive, names)
+    else:
+        try:
+            images, labels, _ = load_split(folder, train, CIFAR10_CLASSES, "cifar10")
+        except ImageFolderError as e:
+            raise DatasetError(str(e)) from e
+        if images.shape[1:] != (3, 32, 32):
+            raise DatasetError(f"{folder}: CIFAR-10 images are 32x32 RGB, these are "
+                               f"{images.shape[3]}x{images.shape[2]} with {images.shape[1]} channel(s)")
+        return images, labels
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+def _read_cifar_archive(path: Path, names) -> list:
+    """The batches ``names`` read straight from the official ``cifar-10-python.tar.gz``."""
+    import tarfile
+
+    found = {}
+    try:
+        with tarfile.open(path) as tar:
+            for m in tar:
+                base = m.name.rsplit("/", 1)[-1]
+                if m.isfile() and base in names:
+                    found[base] = _parse_cifar_batch(tar.extractfile(m), Path(f"{path}:{m.name}"))
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DatasetError(f"{path} is not a readable tar archive: {e}") from e
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise DatasetError(f"{path} holds no {', '.join(missing)}: it is not CIFAR-10's "
+                           f"python archive ({CIFAR10_URL})")
+    return [found[n] for n in names]
+
+
+def _load_imagefolder(folder: Path, train: bool):
+    if not has_image_tree(folder):
+        raise DatasetError(
+            f"{folder} is not an image-folder data set: expected train/<class>/*.jpg|png and "
+            f"test/<class>/... (a folder, a .tar.gz of one, or a folder of such archives)")
+    try:
+        return load_split(folder, train, None, "imagefolder")
+    except ImageFolderError as e:
+        raise DatasetError(str(e)) from e
 
 
 def _find_cifar10_folder(folder: Path) -> Path:
@@ -265,11 +368,16 @@ def _read_cifar_batch(path: Path):
             f"CIFAR-10 file {path.name} not found in {path.parent}. Download "
             f"cifar-10-python.tar.gz from {CIFAR10_URL} and extract it into "
             f"{path.parent.parent} (it creates {path.parent.name}/ with "
-            f"data_batch_1..5 and test_batch)"
+            f"data_batch_1..5 and test_batch), or point --data-dir at an image-folder "
+            f"copy (train/<class>/*.jpg, test/<class>/..., or .tar.gz archives of them)"
         )
+    with open(path, "rb") as f:
+        return _parse_cifar_batch(f, path)
+
+
+def _parse_cifar_batch(f, path: Path):
     try:
-        with open(path, "rb") as f:
-            batch = _NumpyUnpickler(f, encoding="bytes").load()
+        batch = _NumpyUnpickler(f, encoding="bytes").load()
         data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except Exception as e:  # any unpickling or format problem means a bad file

@@ -35,6 +35,7 @@ class ModelConfig:
     first_bits: int = 1  # first layer's weight bits (1 = bipolar)
     last_bits: int = 1  # last layer's weight bits (1 = bipolar)
     image_size: int = 32  # input height = width
+    width: float = 1.0  # channel multiplier of every hidden layer (0.25: a quarter-width network)
 
 
 class BinaryActivation(nn.Sequential):
@@ -78,7 +79,8 @@ def _conv_net(name, cfg, convs, fcs, padding=0, pool_first=False):
     max-pool); ``fcs`` the hidden widths. Each layer: conv/linear, BN, activation;
     with ``pool_first`` (VGG-Small's order) a pool comes between conv and BN."""
     layers, ch, size, first = [], cfg.in_channels, cfg.image_size, True
-    specs = list(convs)
+    specs = [s if s == "P" else _scaled(s, cfg) for s in convs]
+    fcs = [_scaled(h, cfg) for h in fcs]
     i = 0
     while i < len(specs):
         out = specs[i]
@@ -106,8 +108,13 @@ def _conv_net(name, cfg, convs, fcs, padding=0, pool_first=False):
     return SDBNN(name, cfg, nn.Sequential(*layers), nn.Sequential(*classifier))
 
 
+def _scaled(channels: int, cfg: ModelConfig) -> int:
+    return max(1, int(round(channels * cfg.width)))
+
+
 def _mlp(name, cfg, hidden, layers=3):
     """A binary MLP with ``layers`` hidden layers of ``hidden`` units."""
+    hidden = _scaled(hidden, cfg)
     body, width = [], cfg.in_channels * cfg.image_size * cfg.image_size
     for i in range(layers):
         bits = cfg.first_bits if i == 0 else 1
@@ -146,6 +153,8 @@ class BasicBlock(nn.Module):
 
 
 def _resnet20(name, cfg):
+    if cfg.width != 1.0:
+        raise ValueError(f"{name}: width {cfg.width} is not supported (ResNet-20 keeps 16/32/64 channels)")
     stem = [WSDQuantConv2d(cfg.in_channels, 16, 3, padding=1, wsd=cfg.wsd, weight_bits=cfg.first_bits),
             nn.BatchNorm2d(16), nn.Hardtanh()]
     blocks, cin = [], 16
@@ -187,6 +196,8 @@ def get_model(name: str, **cfg) -> SDBNN:
     if unknown:
         raise ValueError(f"{name}: unknown config key(s) {unknown}; known: {sorted(known)}")
     config = ModelConfig(**{**defaults, **cfg})
+    if not (isinstance(config.width, (int, float)) and 0 < config.width <= 16):
+        raise ValueError(f"width must be a number in (0, 16], got {config.width!r}")
     if config.asd not in ("none", "static", "dynamic"):
         raise ValueError(f"asd must be 'none', 'static' or 'dynamic', got {config.asd!r}")
     return builder(name, config)

@@ -49,6 +49,10 @@ from .data import DATASETS, DatasetError, get_loaders
 from .layers import ede_schedule, set_ede
 from .models import UnknownModelError, get_model
 
+class TrainConfigError(ValueError):
+    """Options that do not fit together (model vs data set, epochs)."""
+
+
 LOG_FIELDS = ("epoch", "lr", "k", "t", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 
 
@@ -56,7 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     """The command line options (see ``--help``)."""
     p = argparse.ArgumentParser(prog="python -m quant_models.train", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="registry name, e.g. digits_cnv, cnv, vgg_small, resnet20")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, choices=DATASETS,
+                   help="imagefolder: any train/<class>/, test/<class>/ image tree (--data-dir)")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $SDBNN_DATA/<dataset> or data/<dataset>)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128, help="per process")
@@ -163,7 +168,7 @@ def train(
             if rank == 0:
                 _save_epoch(out, history, net, optimizer, scheduler, args)
         if not history:
-            raise ValueError(f"nothing to train: epochs={epochs}")
+            raise TrainConfigError(f"nothing to train: epochs={epochs}")
         best = max(history, key=lambda h: h["test_acc"])
         return {**history[-1], "best_test_acc": best["test_acc"], "best_epoch": best["epoch"], "out": str(out)}
     finally:
@@ -175,8 +180,8 @@ def train_one_epoch(net, loader, optimizer, device, desc="train", show=True) -> 
     """One pass of SGD over ``loader``; mean loss and accuracy over all ranks."""
     net.train()
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
-    bar = tqdm(loader, desc=desc, leave=False, disable=not (show and sys.stderr.isatty()))
-    for x, y in bar:
+    progress = Progress(desc, len(getattr(loader, "sampler", [])) or None, show)
+    for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits = net(x)
         loss = F.cross_entropy(logits, y)
@@ -185,12 +190,43 @@ def train_one_epoch(net, loader, optimizer, device, desc="train", show=True) -> 
         optimizer.step()
         correct = (logits.argmax(1) == y).sum()
         totals += torch.stack([loss.detach().double() * len(y), correct.double(), totals.new_tensor(len(y))])
-        if not bar.disable:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        progress.update(len(y), loss)
+    progress.close()
     if dist.is_initialized():
         dist.all_reduce(totals)
     loss_sum, correct, count = totals.tolist()
     return {"loss": loss_sum / count, "acc": correct / count}
+
+
+class Progress:
+    """Images/s and the epoch's ETA: a tqdm bar on a terminal, else one line
+    every ``every_s`` seconds (none for an epoch shorter than that)."""
+
+    def __init__(self, desc: str, total: int | None, show: bool = True, every_s: float = 30.0):
+        self.desc, self.total, self.every_s = desc, total, every_s
+        self.done, self.t0 = 0, time.time()
+        self.last = self.t0
+        self.bar = None
+        self.show = show
+        if show and sys.stderr.isatty():
+            self.bar = tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=False)
+
+    def update(self, n: int, loss) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        elif self.show and time.time() - self.last >= self.every_s:
+            self.last = time.time()
+            rate = self.done / (self.last - self.t0)
+            left = f", ETA {(self.total - self.done) / rate / 60:.1f} min" if self.total else ""
+            share = f"{self.done}/{self.total}" if self.total else str(self.done)
+            print(f"{self.desc}: {share} images, {rate:.0f} img/s{left}, loss {loss.item():.3f}",
+                  flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @torch.no_grad()
@@ -237,17 +273,24 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 def _check_input_shape(net, dataset, name: str) -> None:
     have, want = tuple(dataset.sample_shape), tuple(net.input_shape)
     if have != want and not (len(want) == 1 and math.prod(have) == want[0]):
-        raise ValueError(
+        raise TrainConfigError(
             f"model {net.config['name']!r} takes inputs {want} but dataset {name!r} gives {have}; "
             f"pick a matching model or set its in_channels / image_size with --cfg"
+        )
+    classes = getattr(dataset, "num_classes", net.config["num_classes"])
+    if classes != net.config["num_classes"]:
+        raise TrainConfigError(
+            f"dataset {name!r} has {classes} classes but model {net.config['name']!r} has "
+            f"{net.config['num_classes']} outputs; pass --cfg num_classes={classes}"
         )
 
 
 def _resume(path: Path, net, optimizer, scheduler, args: dict) -> list:
     """Load the training state of ``path`` into net/optimizer/scheduler; its log history."""
     ckpt = read_checkpoint(path)
-    if ckpt["config"] != net.config:
-        diff = {k: (ckpt["config"].get(k), v) for k, v in net.config.items() if ckpt["config"].get(k) != v}
+    saved_config = {**net.config, **_defaults_of(net.config["name"]), **ckpt["config"]}
+    if saved_config != net.config:  # keys newer than the checkpoint take their defaults
+        diff = {k: (saved_config.get(k), v) for k, v in net.config.items() if saved_config.get(k) != v}
         raise CheckpointError(f"{path} holds a different model: (checkpoint, now) = {diff}")
     saved = ckpt["extra"].get("args", {})
     for key in ("dataset", "epochs"):
@@ -260,6 +303,11 @@ def _resume(path: Path, net, optimizer, scheduler, args: dict) -> list:
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     return list(ckpt["extra"]["history"])
+
+
+def _defaults_of(name: str) -> dict:
+    """The config a model of registry ``name`` has with no overrides."""
+    return get_model(name).config
 
 
 def _save_epoch(out: Path, history: list, net, optimizer, scheduler, args: dict) -> None:
@@ -291,5 +339,5 @@ def _format_row(row: dict) -> str:
 if __name__ == "__main__":
     try:
         main()
-    except (DatasetError, CheckpointError, UnknownModelError, FileExistsError) as e:
+    except (DatasetError, CheckpointError, UnknownModelError, FileExistsError, TrainConfigError) as e:
         sys.exit(f"error: {e}")  # a user's mistake: the message, not a traceback

@@ -42,12 +42,13 @@ def untrained(tmp_path: Path, name: str, seed: int = 0, **cfg) -> Path:
 
 @pytest.fixture(scope="module")
 def digits_build(digits_ckpt, tmp_path_factory):
-    """The default build (40 images), run once through the CLI: (out dir, stdout)."""
+    """The default build (40 images verified, accuracy on all 360 test images),
+    run once through the CLI: (out dir, stdout)."""
     out = tmp_path_factory.mktemp("digits") / "b"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         rc = main(["--board", "pynq-z2", "--checkpoint", str(digits_ckpt), "--verify-images", "40",
-                   "--out", str(out)])
+                   "--accuracy-images", "all", "--out", str(out)])
     assert rc == 0
     return out, buf.getvalue()
 
@@ -118,6 +119,8 @@ def test_rerun_from_a_step_keeps_nothing_stale(digits_build):
     after = json.loads((out / "report.json").read_text())
     assert not (out / "waves").exists()
     assert set(after.pop("step_seconds")) == set(before.pop("step_seconds"))
+    for r in (before, after):  # the accuracy step's timing
+        r["accuracy"].pop("seconds"), r["accuracy"].pop("images_per_s")
     assert after == before
 
 
@@ -319,7 +322,7 @@ def _make_activation_2bit(model):
     (["--sim-threads", "0"], r"--sim-threads 0 must be an integer >= 1"),
     (["--verify-images", "1"], r"--verify-images 1 must be an integer >= 2"),
     (["--layer-check-frames", "0"], r"--layer-check-frames 0 must be an integer >= 1"),
-    (["--data-dir", "/tmp"], r"--data-dir /tmp needs --dataset mnist or cifar10"),
+    (["--data-dir", "/tmp"], r"--data-dir /tmp needs --dataset mnist, cifar10 or imagefolder"),
     (["--model", "tfc"], r"--model tfc needs --checkpoint"),
 ], ids=["clock-0", "clock-negative", "fps-nan", "fps-0", "threads-0", "images-1", "layer-frames-0",
         "data-dir-alone", "model-without-checkpoint"])
@@ -387,3 +390,65 @@ def test_unsigned_one_bit_activations_are_named(tmp_path):
                       verify_images=2, out=tmp_path / "b")
     with pytest.raises(UnsupportedLayerError, match=r"layer ReLU1bit \(Quant\) quantises to unsigned 1 bit"):
         run_build(cfg)
+
+
+# ---------------------------------------------------------------- the accuracy step
+
+
+def test_hardware_accuracy_on_the_whole_digits_test_split(digits_build):
+    """Every one of the 360 test images equal in every last-layer integer, and
+    the accuracy equal to PyTorch's own evaluation of the checkpoint."""
+    from quant_models.checkpoint import load_checkpoint
+    from quant_models.data import get_loaders
+    from quant_models.train import evaluate
+    out, stdout = digits_build
+    acc = json.loads((out / "accuracy.json").read_text())
+    assert acc["images"] == 360 and acc["dataset"] == "digits" and acc["differing_images"] == 0
+    _, test_loader = get_loaders("digits", batch_size=64)
+    pytorch = evaluate(load_checkpoint(DEFAULT_CHECKPOINT), test_loader)["acc"]
+    assert acc["hardware_accuracy"] == pytest.approx(pytorch, abs=1e-12)
+    assert acc["reference_accuracy"] == pytest.approx(pytorch, abs=1e-12)
+    assert json.loads((out / "report.json").read_text())["accuracy"] == acc
+    assert "accuracy   : 360 digits test images: hardware" in stdout
+
+
+def test_a_wrong_weight_in_the_hw_graph_is_caught(digits_build, tmp_path):
+    """One class's weights of the last layer negated: every image differs."""
+    import numpy as np
+    from build_flows.errors import SimulationMismatchError
+    from build_flows.flow.state import BuildState
+    out, _ = digits_build
+    bad = BuildState.load(out / "intermediate_state" / "simulate.pkl")
+    cfg = BuildConfig.from_json(out / "build_config.json", out=tmp_path / "b")
+    last = [n for n in bad.hw.graph.node if n.op_type == "MVAU"][-1]
+    w = bad.hw.get_initializer(last.input[1]).copy()
+    w[:, 3] = 1 - w[:, 3] if set(np.unique(w)) <= {0, 1} else -w[:, 3]
+    bad.hw.set_initializer(last.input[1], w)
+    with pytest.raises(SimulationMismatchError, match=r"differs from PyTorch on \d+ of 360 test images"):
+        run_build(cfg, from_step="accuracy", to_step="accuracy", state=bad)
+
+
+def test_accuracy_of_random_images_is_refused_before_the_build(tmp_path, capsys):
+    rc = main(["--board", "pynq-z2", "--dataset", "random", "--accuracy-images", "all",
+               "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ")
+    assert "--accuracy-images needs a labelled data set" in err[0]
+    assert not (tmp_path / "b" / "model_qonnx.onnx").exists()  # refused at the load step
+
+
+@pytest.mark.parametrize("value", ["-2", "some"])
+def test_bad_accuracy_images_value(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) if value == "some" else _no_raise():
+        rc = main(["--board", "pynq-z2", "--accuracy-images", value, "--out", str(tmp_path / "b")])
+        assert rc == 2
+    err = capsys.readouterr().err
+    assert "--accuracy-images" in err and "Traceback" not in err
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -61,6 +61,20 @@ def test_cnv_matches_finn_topology():
                if isinstance(m, torch.nn.Conv2d))
 
 
+def test_width_multiplier_scales_hidden_layers_only():
+    model = get_model("cnv", width=0.25)
+    convs = [m.out_channels for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    fcs = [m.out_features for m in model.classifier if isinstance(m, torch.nn.Linear)]
+    assert convs == [16, 16, 32, 32, 64, 64] and fcs == [128, 128, 10]
+    assert get_model(**model.config).config == model.config
+    assert [m.out_features for m in get_model("tfc", width=2).classifier
+            if isinstance(m, torch.nn.Linear)] == [128] * 3 + [10]
+    with pytest.raises(ValueError, match="width must be a number"):
+        get_model("cnv", width=0)
+    with pytest.raises(ValueError, match="width 0.5 is not supported"):
+        get_model("resnet20", width=0.5)
+
+
 def test_mlp_widths():
     for name, width in (("tfc", 64), ("sfc", 256), ("lfc", 1024)):
         fcs = [m.out_features for m in get_model(name).classifier if isinstance(m, torch.nn.Linear)]

@@ -116,6 +116,33 @@ def test_resume_refuses_a_different_run(run, tmp_path):
         train_mod.main(cli(out))
 
 
+def test_resume_of_a_checkpoint_older_than_a_config_key(run, tmp_path):
+    """A checkpoint written before a config key existed (here: width) resumes:
+    the missing key takes its default."""
+    import shutil
+    out, _ = run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    ckpt = torch.load(old / "last.pt", weights_only=False)
+    del ckpt["config"]["width"]
+    ckpt["extra"]["args"]["epochs"] = EPOCHS + 1
+    torch.save(ckpt, old / "last.pt")
+    metrics = train_mod.main(cli(old, "--resume", epochs=EPOCHS + 1))
+    assert metrics["epoch"] == EPOCHS
+
+
+def test_dataset_classes_must_match_the_model(tmp_path):
+    import numpy as np
+    from PIL import Image
+    for split in ("train", "test"):
+        for c in ("a", "b", "c"):
+            (tmp_path / "d" / split / c).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "d" / split / c / "0.png")
+    with pytest.raises(ValueError, match=r"3 classes but model 'digits_cnv' has 10 outputs; pass --cfg num_classes=3"):
+        train_mod.train(model="digits_cnv", dataset="imagefolder", data_dir=tmp_path / "d", epochs=1,
+                        out=tmp_path / "o")
+
+
 def test_model_and_dataset_shapes_must_match(tmp_path):
     with pytest.raises(ValueError, match=r"takes inputs \(1, 28, 28\) .* gives \(1, 8, 8\)"):
         train_mod.train(model="tfc", dataset="digits", epochs=1, out=tmp_path)

@@ -39,6 +39,7 @@ STEPS = [
     Step("rtl", S.step_rtl, ("finn_gen", "rtl")),
     Step("size_fifos", S.step_size_fifos, ("fifo_sizing",)),
     Step("simulate", S.step_simulate, ("verify", "waves", "rtlsim_performance.json")),
+    Step("accuracy", S.step_accuracy, ("accuracy.json",)),
     Step("estimate", S.step_estimate, ("synth",)),
     Step("report", S.step_report, ("report.json", "report.html", "estimate_layer_cycles.json",
                                    "estimate_layer_resources.json",

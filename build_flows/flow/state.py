@@ -121,6 +121,7 @@ class BuildState:
     source: CheckpointSource | OnnxSource | None = None  # load
     images: np.ndarray | None = None  # load: float pixels in [0, 1], (N, C, H, W)
     labels: np.ndarray | None = None  # load: dataset labels (-1: none)
+    dataset: str = ""  # load: the data set's name (random: no labels)
     pixels: np.ndarray | None = None  # load: UINT8 pixels, (N, C, H, W)
     ref_logits: np.ndarray | None = None  # load (PyTorch) or export (QONNX for --onnx): (N, classes)
     qonnx: object = None  # export: QONNX ModelWrapper
@@ -128,11 +129,13 @@ class BuildState:
     streamlined: object = None  # streamline: FINN-ONNX graph
     host_table: np.ndarray | None = None  # streamline: host pixel table [c, k], or None
     ref_acc: np.ndarray | None = None  # streamline: the reference logits as the last layer's integers
+    output_affine: tuple | None = None  # streamline: (a, b), logits = a * last layer's integer + b
     hw: object = None  # to_hw: folded FINN HW graph (dataflow partition)
     layout: str = "NHWC"  # to_hw: order in which the host streams the pixels
     graph: object = None  # rtl: StageGraph; size_fifos sets its FIFO depths
     rtl: object = None  # rtl / size_fifos: the written RtlDir
     sim: dict = field(default_factory=dict)  # simulate
+    accuracy: dict = field(default_factory=dict)  # accuracy (with --accuracy-images)
     layer_resources: dict = field(default_factory=dict)  # estimate: per stage
     resources: dict = field(default_factory=dict)  # estimate: totals
     timings: dict = field(default_factory=dict)  # run_build: seconds per step
@@ -146,6 +149,13 @@ class BuildState:
     def frames(self, n: int | None = None) -> np.ndarray:
         """Accelerator input as the host streams it (NHWC or flattened NCHW)."""
         px = self.accel_pixels if n is None else self.accel_pixels[:n]
+        return px.transpose(0, 2, 3, 1) if self.layout == "NHWC" else px
+
+    def host_frames(self, pixels: np.ndarray) -> np.ndarray:
+        """What the host streams for other UINT8 pixels (N, C, H, W): the host
+        table applied, then the accelerator's layout."""
+        from build_flows.frontend.pixels import apply_host_table
+        px = pixels if self.host_table is None else apply_host_table(pixels, self.host_table)
         return px.transpose(0, 2, 3, 1) if self.layout == "NHWC" else px
 
     @property

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from build_flows.config import DEFAULT_CHECKPOINT, DEFAULT_TARGET_FPS, BuildConfig
-from build_flows.errors import InputShapeError, ModelInputError, SimulationMismatchError
+from build_flows.errors import ConfigError, InputShapeError, ModelInputError, SimulationMismatchError
 from build_flows.flow.state import BuildState, CheckpointSource, OnnxSource
 
 WAVES_SUFFIX = ".vcd"  # --waves format; ".fst" needs the zlib and lz4 headers (no lz4 here)
@@ -41,6 +41,10 @@ def _load_images(state: BuildState, cfg: BuildConfig, shape: tuple) -> str:
     import torch
     from quant_models.data import DatasetError, load_dataset
     dataset = cfg.dataset or ("digits" if shape == (1, 8, 8) else "random")
+    state.dataset = dataset
+    if dataset == "random" and cfg.accuracy_images:
+        raise ConfigError("--accuracy-images needs a labelled data set, not random images: pass "
+                          "--dataset (digits, mnist, cifar10 or imagefolder, with --data-dir)")
     n = cfg.verify_images
     if dataset == "random":
         rng = np.random.default_rng(cfg.seed)
@@ -91,6 +95,7 @@ def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
     support.check_supported(state.qonnx)
     model, affine = convert.streamline_for_hw(pixels.prepare_pixel_input(state.qonnx))
     state.ref_acc = _integer_logits(state.ref_logits, affine, "the reference")
+    state.output_affine = affine
     if state.source.kind == "checkpoint":  # QONNX = PyTorch, in integers, on every image
         exported = _integer_logits(state.qonnx_logits, affine, "the QONNX export")
         bad = np.argwhere(exported != state.ref_acc)
@@ -279,6 +284,77 @@ def _write_rtlsim_performance(state: BuildState, cfg: BuildConfig, total_cycles:
             "stable_throughput[images/s]": s["fps_at_clock"],
             "latency_cycles": s["latency_cycles"], "II_cycles": s["cycles_per_frame"]}
     (cfg.out / "rtlsim_performance.json").write_text(json.dumps(perf, indent=2) + "\n")
+
+
+def step_accuracy(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """With --accuracy-images: the test split (all of it, or its first N
+    images) through the fast executor of the HW graph and through the
+    reference (PyTorch for a checkpoint, QONNX for --onnx), image for image,
+    every integer of the last layer and every class. The executor is the
+    engine because the RTL equals it on every link of the verified frames
+    (simulate) and it equals FINN's execution on every tensor of the first
+    frames; accuracy.json holds both accuracies."""
+    if not cfg.accuracy_images:
+        return state
+    from build_flows.sim.executor import execute
+    from quant_models.data import DatasetError, load_dataset
+    try:
+        ds = load_dataset(state.dataset, data_dir=cfg.data_dir, train=False)
+    except (DatasetError, ValueError) as e:
+        raise ModelInputError(str(e)) from e
+    n = len(ds) if cfg.accuracy_images < 0 else min(cfg.accuracy_images, len(ds))
+    select = next(x for x in state.hw.graph.node if x.op_type == "LabelSelect")
+    acc_t, cls_t = select.input[0], select.output[0]
+    t0, last, batch = time.time(), time.time(), 100
+    hw_cls, ref_cls, labels, bad = [], [], [], []
+    for start in range(0, n, batch):
+        idx = list(range(start, min(n, start + batch)))
+        x, y = ds[idx]
+        pixels, logits = state.source.reference(x.numpy())
+        if logits is None:
+            logits = _qonnx_logits(state.qonnx, pixels)
+        ints = _integer_logits(logits, state.output_affine, "the reference")
+        out = execute(state.hw, state.host_frames(pixels), [acc_t, cls_t])
+        got = out[acc_t].reshape(len(idx), -1)
+        for k in np.flatnonzero((got != ints).any(axis=1)):
+            bad.append((start + int(k), int(np.argmax(got[k] != ints[k]))))
+        hw_cls.append(out[cls_t].reshape(len(idx), -1)[:, 0])
+        ref_cls.append(np.argmax(logits, axis=1))
+        labels.append(y.numpy())
+        done = start + len(idx)
+        if time.time() - last > 10 or done == n:
+            last = time.time()
+            rate = done / (last - t0)
+            say(f"[accuracy] {done}/{n} images, {rate:.0f} images/s, "
+                f"ETA {(n - done) / rate:.0f} s, {len(bad)} differing")
+    hw_cls, ref_cls, labels = (np.concatenate(v) for v in (hw_cls, ref_cls, labels))
+    seconds = time.time() - t0
+    state.accuracy = {
+        "images": n, "dataset": state.dataset, "split": "test",
+        "hardware_accuracy": float((hw_cls == labels).mean()),
+        "reference_accuracy": float((ref_cls == labels).mean()),
+        "reference": "PyTorch" if state.source.kind == "checkpoint" else "QONNX execution",
+        "differing_images": len(bad), "differing_classes": int((hw_cls != ref_cls).sum()),
+        "engine": "fast executor of the folded HW graph (equal to the RTL on every link of "
+                  f"{state.sim.get('checked', {}).get('layer_frames', 0)} simulated frames)",
+        "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 1)}
+    (cfg.out / "accuracy.json").write_text(json.dumps(state.accuracy, indent=2) + "\n")
+    if bad:
+        i, c = bad[0]
+        raise SimulationMismatchError(
+            f"the HW graph differs from {state.accuracy['reference']} on {len(bad)} of {n} test "
+            f"images: first image {i}, class {c} (every integer of the last layer compared)")
+    say(f"[accuracy] {n} test images: hardware {100 * state.accuracy['hardware_accuracy']:.2f} %, "
+        f"{state.accuracy['reference']} {100 * state.accuracy['reference_accuracy']:.2f} %, "
+        f"every image equal in every last-layer integer ({seconds:.1f} s)")
+    return state
+
+
+def _qonnx_logits(qonnx, pixels: np.ndarray) -> np.ndarray:
+    from qonnx.core.onnx_exec import execute_onnx
+    iname, oname = qonnx.graph.input[0].name, qonnx.graph.output[0].name
+    return np.stack([np.asarray(execute_onnx(qonnx, {iname: (k[None] / 255.0).astype(np.float32)})[oname],
+                                dtype=np.float64).reshape(-1) for k in pixels])
 
 
 def step_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:

@@ -347,7 +347,7 @@ class MVAU(OpKind):
                             pe=cfg.pe, simd=cfg.simd, expected_cycles=self.cycles(model, node))
 
     def execute(self, model, node, x):
-        from build_flows.sim.executor import multithreshold
+        from build_flows.sim.executor import compact, multithreshold
         inst = getCustomOp(node)
         mw = inst.get_nodeattr("MW")
         w = model.get_initializer(node.input[1])  # (MW, MH)
@@ -355,17 +355,20 @@ class MVAU(OpKind):
         # float32 BLAS is exact while every partial sum stays below 2**24
         bound = mw * max(1, int(np.abs(w).max())) * max(1, int(np.abs(x).max(initial=1)))
         ft = np.float32 if bound < 2 ** 24 else np.float64
-        if inst.get_nodeattr("binaryXnorMode"):  # popcount of xnor = (bipolar dot + MW) / 2
-            acc = ((2 * x.astype(ft) - 1) @ (2 * w.astype(ft) - 1) + mw) / 2
+        xf = x.astype(ft)
+        if inst.get_nodeattr("binaryXnorMode"):
+            # popcount(xnor(x, w)) over x, w in {0, 1} = x . (2w - 1) + (MW - sum w)
+            acc = xf @ (2 * w.astype(ft) - 1)
+            acc += (mw - w.sum(axis=0)).astype(ft)
         elif inst.get_nodeattr("inputDataType") == inst.get_nodeattr("weightDataType") == "BIPOLAR":
-            acc = (x.astype(ft) @ w.astype(ft) + mw) / 2
+            acc = (xf @ w.astype(ft) + mw) / 2
         else:
-            acc = x.astype(ft) @ w.astype(ft)
+            acc = xf @ w.astype(ft)
         if inst.get_nodeattr("noActivation") == 0:
             bipolar = inst.get_nodeattr("outputDataType") == "BIPOLAR"
             acc = multithreshold(acc, model.get_initializer(node.input[2]), 2 if bipolar else 1,
                                  -1 if bipolar else inst.get_nodeattr("ActVal"))
-        return np.round(acc).astype(np.int64)
+        return compact(acc)
 
     def finn_estimate(self, model, stage, part):
         return finn_hls_estimate(model.get_node_from_name(stage.name), part)

@@ -38,6 +38,7 @@ def report_dict(state, cfg) -> dict:
         "resources": {k: state.resources[k] for k in ("LUT", "FF", "BRAM36", "DSP")},
         "board_resources": {"LUT": b.LUT, "FF": b.FF, "BRAM36": b.BRAM36, "DSP": b.DSP},
         "sim": state.sim,
+        "accuracy": state.accuracy or None,
         "layers": layers,
         "fifos": fifos,
         "step_seconds": state.timings,

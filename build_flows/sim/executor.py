@@ -30,13 +30,31 @@ def execute(model, frames: np.ndarray, tensors: list[str] | None = None) -> dict
     iname = model.graph.input[0].name
     frames = np.asarray(frames)
     ctx = {iname: frames.reshape(len(frames), *_frame_shape(model, iname)).astype(np.int64)}
-    for node in model.graph.node:
+    nodes = list(model.graph.node)
+    last_use = {t: i for i, node in enumerate(nodes) for t in node.input}
+    for i, node in enumerate(nodes):
         out = REGISTRY[node.op_type].execute(model, node, ctx[node.input[0]])
-        ctx[node.output[0]] = np.asarray(out).astype(np.int64).reshape(
-            len(frames), *_frame_shape(model, node.output[0]))
-    if tensors is None:
-        return ctx
-    return {t: ctx[t] for t in tensors}
+        ctx[node.output[0]] = compact(out).reshape(len(frames), *_frame_shape(model, node.output[0]))
+        t = node.input[0]
+        if tensors is not None and t not in tensors and last_use.get(t) == i:
+            del ctx[t]  # only asked-for tensors are kept: a big batch fits in memory
+    wanted = ctx if tensors is None else {t: ctx[t] for t in tensors}
+    return {t: v.astype(np.int64) for t, v in wanted.items()}
+
+
+def compact(x) -> np.ndarray:
+    """An integer-valued tensor in the narrowest integer type that holds it
+    (bipolar and binary streams as int8): the next layer reads less memory."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        x = np.round(x)
+    if x.size == 0:
+        return x.astype(np.int64)
+    lo, hi = x.min(), x.max()
+    for t in (np.int8, np.int16, np.int32):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return x.astype(t, copy=False)
+    return x.astype(np.int64, copy=False)
 
 
 def _frame_shape(model, tensor: str) -> list[int]:
@@ -47,14 +65,22 @@ def _frame_shape(model, tensor: str) -> list[int]:
 
 
 def multithreshold(x: np.ndarray, thresholds: np.ndarray, scale: int = 1, bias: int = 0) -> np.ndarray:
-    """FINN's MultiThreshold with channels last: scale * #(x >= T[c, :]) + bias."""
+    """FINN's MultiThreshold with channels last: scale * #(x >= T[c, :]) + bias.
+
+    x holds integers (of any dtype): x >= t is then x >= ceil(t), which lets a
+    float32 x be compared in float32 without an upcast of the whole tensor."""
     t = np.asarray(thresholds, dtype=np.float64)
     t = np.broadcast_to(t, (x.shape[-1], t.shape[-1])) if t.shape[0] == 1 else t
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        t = np.clip(np.ceil(t), -2.0 ** 24, 2.0 ** 24).astype(np.float32)
     if t.shape[-1] == 1:  # one threshold: a compare
-        counts = (x >= t[:, 0]).astype(np.int64)
+        counts = (x >= t[:, 0]).astype(np.int8)
     else:
-        counts = (np.asarray(x)[..., None] >= t).sum(axis=-1)
-    return scale * counts + bias
+        counts = (x[..., None] >= t).sum(axis=-1, dtype=np.int32)
+    if scale == 1 and bias == 0:
+        return counts
+    return compact(scale * counts.astype(np.int32) + bias)
 
 
 def im2col(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
