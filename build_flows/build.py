@@ -90,6 +90,10 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--sim-threads", type=int,
                    help="Verilator threads for the verification runs (2 speeds up CNV-size "
                         "designs on an idle machine; default 1)")
+    p.add_argument("--sim-jobs", type=int,
+                   help="processes per verification run, each simulating its share of the frames "
+                        "from reset (both runs together use twice as many); the II and latency "
+                        "come from the first share (default 1)")
     p.add_argument("--layer-check-frames", type=int,
                    help="frames whose every link is compared with the HW graph (default 200; "
                         "beyond them only the class is compared)")
@@ -103,7 +107,7 @@ def parse_args(argv=None) -> BuildConfig:
     fields = dict(board=a.board, model=a.model, checkpoint=a.checkpoint, onnx=a.onnx,
                   target_fps=a.target_fps, folding=a.folding, clock_mhz=a.clock_mhz,
                   verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir, out=a.out,
-                  waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads,
+                  waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads, sim_jobs=a.sim_jobs,
                   layer_check_frames=a.layer_check_frames, accuracy_images=a.accuracy_images,
                   from_step=a.from_step,
                   to_step=a.to_step)

@@ -87,6 +87,7 @@ class BuildConfig:
     seed: int = 0  # verification image order and stall pattern
     yosys: bool = True  # synthesise our RTL with Yosys (else analytic estimates only)
     sim_threads: int = 1  # Verilator model threads of the verification runs
+    sim_jobs: int = 1  # processes per verification run, each simulating a share of the frames
     layer_check_frames: int = 200  # frames whose every link is compared (the rest: classes)
     accuracy_images: int = 0  # test images run through the HW graph for accuracy (-1: all, 0: none)
     from_step: str | None = None  # first step to run (earlier ones from OUT's saved state)
@@ -122,6 +123,7 @@ class BuildConfig:
             raise ConfigError(f"stall_prob {self.stall_prob!r} must be in [0, 1)")
         for name, value, low in (("--verify-images", self.verify_images, 2),
                                  ("--sim-threads", self.sim_threads, 1),
+                                 ("--sim-jobs", self.sim_jobs, 1),
                                  ("--layer-check-frames", self.layer_check_frames, 1),
                                  ("fifo_margin", self.fifo_margin, 0)):
             if not isinstance(value, int) or value < low:

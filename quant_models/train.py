@@ -2,7 +2,8 @@
 
     python -m quant_models.train --model digits_cnv --dataset digits --epochs 30 --out runs/x
 
-SGD (momentum 0.9) with cosine annealing to 0 stepped per epoch, cross-entropy,
+SGD (momentum 0.9; ``--optimizer adam`` for Adam) with cosine annealing to 0
+stepped per epoch, cross-entropy,
 and IR-Net's EDE: ``set_ede(model, *ede_schedule(epoch, epochs))`` at the start of
 every epoch. Each epoch is evaluated on the test split and logged to
 ``OUT/log.csv`` and ``OUT/log.json``; ``OUT/last.pt`` is written every epoch and
@@ -66,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128, help="per process")
     p.add_argument("--lr", type=float, default=0.1, help="initial lr (paper: 0.1; VGG-Small 0.08, ResNet-20 0.11)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                   help="sgd (the paper's, with --momentum) or adam (the usual choice for plain BNNs)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
@@ -107,6 +110,7 @@ def train(
     epochs: int = 30,
     batch_size: int = 128,
     lr: float = 0.1,
+    optimizer: str = "sgd",
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
     seed: int = 0,
@@ -128,6 +132,8 @@ def train(
     out = Path(out) if out is not None else Path("runs") / f"{model}-{dataset}"
     args = dict(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                 momentum=momentum, weight_decay=weight_decay, seed=seed)
+    if optimizer != "sgd":  # older checkpoints have no key: they are SGD runs
+        args["optimizer"] = optimizer
     model_cfg = dict(cfg or {})
     model_cfg.update({k: v for k, v in (("wsd", wsd), ("asd", asd)) if v is not None})
     rank, world, device = _init_distributed(device)
@@ -139,7 +145,7 @@ def train(
             pin_memory=device.type == "cuda",
         )
         _check_input_shape(net, train_loader.dataset, dataset)
-        optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        optimizer = _optimizer(optimizer, net, lr, momentum, weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=0.0)
         history, start = [], 0
         if resume:
@@ -293,9 +299,11 @@ def _resume(path: Path, net, optimizer, scheduler, args: dict) -> list:
         diff = {k: (saved_config.get(k), v) for k, v in net.config.items() if saved_config.get(k) != v}
         raise CheckpointError(f"{path} holds a different model: (checkpoint, now) = {diff}")
     saved = ckpt["extra"].get("args", {})
-    for key in ("dataset", "epochs"):
-        if saved.get(key) != args[key]:
-            raise CheckpointError(f"{path} was trained with {key}={saved.get(key)!r}, now {args[key]!r}")
+    for key in ("dataset", "epochs", "optimizer"):
+        default = "sgd" if key == "optimizer" else None  # runs before --optimizer were SGD runs
+        was, now = saved.get(key, default), args.get(key, default)
+        if was != now:
+            raise CheckpointError(f"{path} was trained with {key}={was!r}, now {now!r}")
     if ckpt["optimizer"] is None or ckpt["scheduler"] is None:
         raise CheckpointError(f"{path} has no optimizer/scheduler state to resume from")
     load_state_dict_checked(net, ckpt["state_dict"], path)
@@ -303,6 +311,12 @@ def _resume(path: Path, net, optimizer, scheduler, args: dict) -> list:
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     return list(ckpt["extra"]["history"])
+
+
+def _optimizer(name: str, net, lr: float, momentum: float, weight_decay: float):
+    if name == "adam":
+        return torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def _defaults_of(name: str) -> dict:

@@ -124,6 +124,38 @@ def test_rerun_from_a_step_keeps_nothing_stale(digits_build):
     assert after == before
 
 
+def test_sim_jobs_split_the_frames_and_verify_the_same(digits_build, tmp_path, monkeypatch):
+    """--sim-jobs 3: each verification run simulates three shares of the 40
+    frames from reset (the 20 link-checked frames straddle a share boundary);
+    the joined result passes every check, as the one-process run did."""
+    from build_flows.flow.state import BuildState
+    from build_flows.sim import verify
+    joined = []
+    real = verify.merge_runs
+    monkeypatch.setattr(verify, "merge_runs", lambda runs: joined.append(
+        [len(r.outputs) for r in runs]) or real(runs))
+    out, _ = digits_build
+    state = BuildState.load(out / "intermediate_state" / "size_fifos.pkl")
+    cfg = BuildConfig.from_json(out / "build_config.json", out=tmp_path / "b", sim_jobs=3,
+                                layer_check_frames=20, accuracy_images=0)
+    state = run_build(cfg, from_step="simulate", to_step="simulate", state=state)
+    sim, before = state.sim, json.loads((out / "report.json").read_text())["sim"]
+    assert sim["sim_jobs"] == 3 and sim["differences"] == [] and sim["mismatches"] == 0
+    assert sim["checked"]["layer_frames"] == 20 and sim["frames"] == 40
+    assert sim["cycles_per_frame"] == sim["expected_cycles_per_frame"] == before["cycles_per_frame"]
+    assert min(sim["links_stalled"].values()) > 0
+    assert joined == [[13, 14, 13], [13, 14, 13]]  # both runs, three shares each
+
+
+def test_shares_cover_the_frames_in_order():
+    from build_flows.sim.stitched import shares
+    for n, jobs in ((40, 3), (5, 3), (1, 4), (2, 2), (100, 16)):
+        parts = shares(n, jobs)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        assert len(parts) == max(1, min(jobs, n // 2)) and (n < 2 or parts[0][1] >= 2)
+
+
 def test_to_step_stops_early(digits_ckpt, tmp_path):
     out = tmp_path / "b"
     state = run_build(BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, verify_images=4, out=out),
@@ -320,11 +352,12 @@ def _make_activation_2bit(model):
     (["--target-fps", "nan"], r"--target-fps nan must be a positive number"),
     (["--target-fps", "0"], r"--target-fps 0.0 must be a positive number"),
     (["--sim-threads", "0"], r"--sim-threads 0 must be an integer >= 1"),
+    (["--sim-jobs", "0"], r"--sim-jobs 0 must be an integer >= 1"),
     (["--verify-images", "1"], r"--verify-images 1 must be an integer >= 2"),
     (["--layer-check-frames", "0"], r"--layer-check-frames 0 must be an integer >= 1"),
     (["--data-dir", "/tmp"], r"--data-dir /tmp needs --dataset mnist, cifar10 or imagefolder"),
     (["--model", "tfc"], r"--model tfc needs --checkpoint"),
-], ids=["clock-0", "clock-negative", "fps-nan", "fps-0", "threads-0", "images-1", "layer-frames-0",
+], ids=["clock-0", "clock-negative", "fps-nan", "fps-0", "threads-0", "jobs-0", "images-1", "layer-frames-0",
         "data-dir-alone", "model-without-checkpoint"])
 def test_bad_options_are_one_error_line(tmp_path, capsys, args, message):
     assert main(["--board", "pynq-z2", "--out", str(tmp_path / "b"), *args]) == 2

@@ -131,6 +131,16 @@ def test_resume_of_a_checkpoint_older_than_a_config_key(run, tmp_path):
     assert metrics["epoch"] == EPOCHS
 
 
+def test_adam_runs_and_a_resume_must_keep_the_optimizer(tmp_path):
+    metrics = train_mod.main(cli(tmp_path, "--optimizer", "adam", "--lr", "0.005", epochs=1))
+    assert metrics["train_acc"] > 0.3  # one epoch of Adam on digits learns
+    ckpt = read_checkpoint(tmp_path / "last.pt")
+    assert ckpt["extra"]["args"]["optimizer"] == "adam"
+    assert "exp_avg" in str(ckpt["optimizer"]["state"][0].keys())
+    with pytest.raises(CheckpointError, match="optimizer='adam', now 'sgd'"):
+        train_mod.main(cli(tmp_path, "--resume", epochs=1))
+
+
 def test_dataset_classes_must_match_the_model(tmp_path):
     import numpy as np
     from PIL import Image

@@ -213,7 +213,7 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     both runs dump waveforms to OUT/waves/ and a difference is reported but
     does not stop the build."""
     from build_flows.sim import verify as V
-    from build_flows.sim.stitched import measure
+    from build_flows.sim.stitched import measure, shares
     graph, frames = state.graph, state.frames()
     n = len(frames)
     layer_frames = min(n, cfg.layer_check_frames)
@@ -226,7 +226,8 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
         futures = {name: pool.submit(
             V.run_verification, graph, state.rtl.path, cfg.out / "verify" / name, frames,
             layer_frames, stressed, cfg.stall_prob, cfg.seed + i, V.watchdog_cycles(graph),
-            threads=cfg.sim_threads, trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None)
+            threads=cfg.sim_threads, trace=waves / f"{name}{WAVES_SUFFIX}" if waves else None,
+            jobs=cfg.sim_jobs)
             for i, (name, stressed) in enumerate((("free_running", False), ("back_pressure", True)))}
         runs = {name: f.result() for name, f in futures.items()}
     free, stressed = runs["free_running"], runs["back_pressure"]
@@ -248,6 +249,7 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
                  "latency_cycles": int(latency),
                  "fps_at_clock": round(cfg.clock_mhz * 1e6 / ii, 1) if ii == ii else None,
                  "back_pressure_prob": cfg.stall_prob,
+                 "sim_jobs": len(shares(n, 1 if waves else cfg.sim_jobs)),
                  "accuracy": hw_acc,
                  "checked": checked.summary(), "links_stalled": checked.links_stalled,
                  "differences": [str(d) for d in checked.differences] + checked.violations}

@@ -60,10 +60,11 @@ class Probes:
     """Simulation-only additions to a stitched top, never part of a deployed rtl/."""
 
     occupancy: bool = False  # largest occupancy of each FIFO -> OCCUPANCY_FILE
-    # edge index -> beats to record: every beat of those edges (up to the limit)
-    # goes to LINKS_FILE, with an AXI-Stream protocol check and a count of the
-    # back-pressure cycles of every edge
-    link_limits: dict[int, int] | None = None
+    # edge index -> its words per frame: every beat of those edges on the first
+    # +link_frames=N frames (a run-time argument, so one compiled model serves
+    # every share of the frames) goes to LINKS_FILE, with an AXI-Stream protocol
+    # check and a count of the back-pressure cycles of every edge
+    link_words: dict[int, int] | None = None
     throttles: dict[int, Stage] = field(default_factory=dict)  # edge index -> axis_throttle
 
     def stages(self) -> list[Stage]:
@@ -107,8 +108,8 @@ def render_top(graph: StageGraph, probes: Probes | None = None) -> str:
                 fifo_in = f"e{i}t"
             if e.name in fifos:
                 instances.append(_instance(fifos[e.name], [fifo_in], [f"e{i}q"], padded, assigns))
-    links = [{"i": i, "width": graph.width(graph.edges[i]), "limit": n}
-             for i, n in sorted((probes.link_limits or {}).items())]
+    links = [{"i": i, "width": graph.width(graph.edges[i]), "words": n}
+             for i, n in sorted((probes.link_words or {}).items())]
     return render(
         "rtl/stitched_top.v.j2", trim=True, top=TOP, instances=instances, wires=wires,
         padded=padded, assigns=assigns, in_width=graph.width(graph.input_edge),

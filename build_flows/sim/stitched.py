@@ -31,31 +31,33 @@ class StitchedRun:
 def run_design(graph: StageGraph, rtl: RtlDir, frames: np.ndarray, stall_prob: float = 0.0,
                seed: int = 0, probes: Probes | None = None, timeout_cycles: int = 200_000,
                trace: Path | None = None, threads: int = 1,
-               gap_prob: float | None = None) -> StitchedRun:
+               gap_prob: float | None = None, link_frames: int = 0) -> StitchedRun:
     """Simulate the design in `rtl` (written from `graph` with `probes`) on
     frames (N, ...) of input elements; the probes' files are read back.
     stall_prob: output back-pressure and (unless gap_prob is given) input gaps.
     trace: a waveform of the run (.vcd or .fst, see sim/verilator.py);
-    threads: Verilator model threads."""
+    threads: Verilator model threads; link_frames: frames whose every beat
+    the link probes record."""
     probes = probes or Probes()
     src, dst = graph.input_edge, graph.output_edge
     in_w, in_bits = graph.width(src), graph.elem_bits(src)
     out_w, out_bits = graph.width(dst), graph.elem_bits(dst)
     n = len(frames)
     n_words = n * graph.words_per_frame(dst)
-    collect = ((OCCUPANCY_FILE,) if probes.occupancy else ()) + ((LINKS_FILE,) if probes.link_limits else ())
+    collect = ((OCCUPANCY_FILE,) if probes.occupancy else ()) + ((LINKS_FILE,) if probes.link_words else ())
     res = simulate(TOP, rtl.sources, {}, pack_stream(frames, in_w, in_bits), in_w, out_w, n_words,
                    in_gap_prob=stall_prob if gap_prob is None else gap_prob,
                    out_stall_prob=stall_prob, seed=seed,
                    timeout_cycles=timeout_cycles, mem_files=rtl.mem_texts(), trace=trace,
-                   threads=threads, collect=collect)
+                   threads=threads, collect=collect,
+                   plusargs=(f"+link_frames={link_frames}",) if probes.link_words else ())
     outputs = unpack_stream(res.out_words[:n_words], out_w, out_bits, n, graph.src_port(dst).signed)
     run = StitchedRun(outputs, res.out_cycles, res.in_cycles, res.total_cycles,
                       extra_words=max(0, len(res.out_words) - n_words))
     if probes.occupancy:
         lines = res.files[OCCUPANCY_FILE].splitlines()
         run.occupancy = {name: int(value) for name, value in (line.split() for line in lines)}
-    if probes.link_limits:
+    if probes.link_words:
         _read_links(res.files[LINKS_FILE], run)
     return run
 
@@ -69,6 +71,40 @@ def _read_links(text: str, run: StitchedRun) -> None:
             run.stalls[int(b)] = int(c[0])
         else:
             run.links.setdefault(int(a), []).append(int(b, 16))
+
+
+def compile_design(graph: StageGraph, rtl: RtlDir, threads: int = 1) -> None:
+    """Compile (or find in the cache) the model run_design will simulate."""
+    from build_flows.sim.verilator import build, render_harness
+    harness = render_harness(TOP, graph.width(graph.input_edge), graph.width(graph.output_edge))
+    build(TOP, rtl.sources, {}, harness, threads=threads)
+
+
+def merge_runs(runs: list[StitchedRun]) -> StitchedRun:
+    """One run of consecutive shares of the frames, each simulated from reset:
+    outputs, recorded beats and stall counts joined in order. The cycle
+    stamps (and so the II and latency) are the first share's; total_cycles
+    is the sum."""
+    first = runs[0]
+    merged = StitchedRun(np.concatenate([r.outputs for r in runs]), first.out_cycles,
+                         first.in_cycles, sum(r.total_cycles for r in runs),
+                         extra_words=sum(r.extra_words for r in runs))
+    for r in runs:
+        for edge, beats in r.links.items():
+            merged.links.setdefault(edge, []).extend(beats)
+        for edge, n in r.stalls.items():
+            merged.stalls[edge] = merged.stalls.get(edge, 0) + n
+        merged.violations += r.violations
+    return merged
+
+
+def shares(n: int, jobs: int) -> list[tuple[int, int]]:
+    """(start, stop) of `jobs` consecutive near-equal shares of n frames, each
+    of at least 2 frames (the II is measured on the first); fewer shares when
+    n is too small."""
+    jobs = max(1, min(jobs, n // 2))
+    bounds = [round(k * n / jobs) for k in range(jobs + 1)]
+    return list(zip(bounds, bounds[1:]))
 
 
 def run_graph(graph: StageGraph, frames: np.ndarray, probes: Probes | None = None, **kw) -> StitchedRun:

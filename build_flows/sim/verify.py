@@ -29,7 +29,7 @@ from build_flows.ops.base import HW_DIR
 from build_flows.rtl.graph import Edge, Stage, StageGraph, stream_stage
 from build_flows.rtl.stitch import Probes, write_rtl_dir
 from build_flows.rtl.stream import unpack_stream
-from build_flows.sim.stitched import StitchedRun, run_design
+from build_flows.sim.stitched import StitchedRun, compile_design, merge_runs, run_design, shares
 
 THROTTLE_PROB = 64  # per side and cycle, in 1/256: each internal link stalls about 25 % of cycles
 FINN_ANCHOR_FRAMES = 2  # frames on which FINN's own execution checks the fast executor
@@ -108,25 +108,40 @@ def throttles(graph: StageGraph, seed: int) -> dict[int, Stage]:
     return out
 
 
-def probes_for(graph: StageGraph, layer_frames: int, stressed: bool, seed: int) -> Probes:
-    limits = {graph.edges.index(e): graph.words_per_frame(e) * layer_frames for e in graph.edges}
-    return Probes(link_limits=limits, throttles=throttles(graph, seed) if stressed else {})
+def probes_for(graph: StageGraph, stressed: bool, seed: int) -> Probes:
+    words = {graph.edges.index(e): graph.words_per_frame(e) for e in graph.edges}
+    return Probes(link_words=words, throttles=throttles(graph, seed) if stressed else {})
 
 
-def write_verification_rtl(graph: StageGraph, build_rtl: Path, work: Path, layer_frames: int,
-                           stressed: bool, seed: int):
+def write_verification_rtl(graph: StageGraph, build_rtl: Path, work: Path, stressed: bool,
+                           seed: int):
     """The verification copy of the design in work/rtl (sources and memory
     files taken from the build's rtl/), and its probes."""
-    probes = probes_for(graph, layer_frames, stressed, seed)
+    probes = probes_for(graph, stressed, seed)
     return write_rtl_dir(graph, Path(work) / "rtl", probes, sources_from=build_rtl), probes
 
 
 def run_verification(graph: StageGraph, build_rtl: Path, work: Path, frames: np.ndarray,
                      layer_frames: int, stressed: bool, stall_prob: float, seed: int,
-                     timeout_cycles: int, trace: Path | None = None, threads: int = 1) -> StitchedRun:
-    rtl, probes = write_verification_rtl(graph, build_rtl, work, layer_frames, stressed, seed)
-    return run_design(graph, rtl, frames, stall_prob if stressed else 0.0, seed, probes,
-                      timeout_cycles=timeout_cycles, trace=trace, threads=threads)
+                     timeout_cycles: int, trace: Path | None = None, threads: int = 1,
+                     jobs: int = 1) -> StitchedRun:
+    """One verification run over all frames; with jobs > 1 the frames are
+    split into consecutive shares simulated from reset in that many
+    processes at once (one compiled model), and the results joined in order.
+    Every beat of every link is recorded on the first layer_frames frames."""
+    from concurrent.futures import ThreadPoolExecutor
+    rtl, probes = write_verification_rtl(graph, build_rtl, work, stressed, seed)
+    parts = shares(len(frames), 1 if trace is not None else jobs)
+
+    def run(k: int, start: int, stop: int) -> StitchedRun:
+        return run_design(graph, rtl, frames[start:stop], stall_prob if stressed else 0.0,
+                          seed + 7919 * k, probes, timeout_cycles=timeout_cycles, trace=trace,
+                          threads=threads, link_frames=max(0, min(stop, layer_frames) - start))
+    if len(parts) == 1:
+        return run(0, 0, len(frames))
+    compile_design(graph, rtl, threads)  # once: every share takes it from the cache
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return merge_runs(list(pool.map(lambda a: run(*a), [(k, *p) for k, p in enumerate(parts)])))
 
 
 def compare_links(graph: StageGraph, run: StitchedRun, name: str, ref: dict[str, np.ndarray],

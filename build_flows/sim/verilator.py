@@ -261,12 +261,13 @@ def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],
              mem_files: dict[str, str] | None = None, clk: str = "clk",
              rst: str = "rst", rst_active_low: bool = False,
              trace: str | Path | None = None, threads: int = 1,
-             collect: tuple[str, ...] = ()) -> SimResult:
+             collect: tuple[str, ...] = (), plusargs: tuple[str, ...] = ()) -> SimResult:
     """Stream in_words through `top` and collect n_out output words (see module
     doc). trace: write a waveform of the whole run to this file (FST if it ends
     in .fst, else VCD); its directory is created. The file is also written when
     the run stalls or fails, up to that point. threads: see build(). collect:
-    names of files the design writes in its run folder, returned in .files."""
+    names of files the design writes in its run folder, returned in .files.
+    plusargs: "+name=value" arguments for the design's $value$plusargs."""
     with tempfile.TemporaryDirectory(prefix="sdbnn-sim-") as run:
         run = Path(run)
         trace_args = []
@@ -291,7 +292,7 @@ def simulate(top: str, sources: list[Path], params: dict, in_words: list[int],
         (run / "in.hex").write_text("".join(f"{int(w):0{digits}x}\n" for w in in_words))
         proc = subprocess.run(
             [str(exe), "in.hex", "out.log", str(n_out), repr(float(in_gap_prob)),
-             repr(float(out_stall_prob)), str(seed), str(timeout_cycles), *trace_args],
+             repr(float(out_stall_prob)), str(seed), str(timeout_cycles), *trace_args, *plusargs],
             cwd=run, capture_output=True, text=True)
         if proc.returncode == 2:
             raise SimStallError(f"simulation of {top} stalled:\n{proc.stderr.strip()}")
