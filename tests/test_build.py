@@ -276,13 +276,36 @@ def test_wrong_input_shape(tmp_path):
     ({"Defaults": {}, "MVAU_1": {"PE": 5, "SIMD": 32}}, r"MVAU_1: PE=5 does not divide MH=32"),
     ({"MVAU_1": {"PE": 1, "SIMD": 96}}, r"MVAU_1: SIMD=96 does not divide its 32 input channels"),
     ({"Defaults": {}, "MVAU_9": {"PE": 1, "SIMD": 1}}, r"unknown layer\(s\) \['MVAU_9'\]"),
-], ids=["pe-not-dividing", "simd-not-dividing-channels", "unknown-layer"])
+    ({"MVAU_1": {"PE": 8, "SIMD": 32, "ram_style": "block"}},
+     r"MVAU_1.ram_style='block' is not implemented: synthesis infers .* use 'auto', or drop"),
+    ({"MVAU_1": {"PE": 8, "SIMD": 32, "resType": "dsp"}}, r"MVAU_1.resType='dsp' is not implemented"),
+    ({"MVAU_1": {"PE": 8, "SIMD": 32, "mem_mode": "external"}}, r"mem_mode='external' is not implemented"),
+    ({"ConvolutionInputGenerator_1": {"SIMD": 1, "parallel_window": 1}},
+     r"parallel_window=1 is not implemented: the parallel sliding window is not built yet"),
+    ({"ConvolutionInputGenerator_1": {"SIMD": 8}, "MVAU_1": {"PE": 8, "SIMD": 32}},
+     r"ConvolutionInputGenerator_1.SIMD=8 conflicts with its consumer MVAU_1, which needs SIMD=32"),
+], ids=["pe-not-dividing", "simd-not-dividing-channels", "unknown-layer", "ram-style", "res-type",
+        "mem-mode", "parallel-window", "window-simd-conflict"])
 def test_bad_folding_json(digits_ckpt, tmp_path, folding, message):
     path = tmp_path / "fold.json"
     path.write_text(json.dumps(folding))
     cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, out=tmp_path / "b")
     with pytest.raises(FoldingError, match=message):
         run_build(cfg)
+
+
+def test_folding_json_implementation_attributes_we_implement(digits_ckpt, tmp_path, capsys):
+    """Values our hardware implements are accepted; FIFO depths are not used, and the build says so."""
+    folding = {"MVAU_1": {"PE": 8, "SIMD": 32, "ram_style": "auto", "resType": "lut",
+                          "mem_mode": "internal_embedded", "inFIFODepths": [2]},
+               "ConvolutionInputGenerator_1": {"SIMD": 32, "parallel_window": 0}}
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps(folding))
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, folding=path, verify_images=4,
+                      out=tmp_path / "b")
+    run_build(cfg, to_step="to_hw")
+    out = capsys.readouterr().out
+    assert "note: FIFO depths in fold.json (inFIFODepths) are not used" in out
 
 
 def test_design_too_big(tmp_path):

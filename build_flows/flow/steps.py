@@ -142,8 +142,11 @@ def step_to_hw(state: BuildState, cfg: BuildConfig) -> BuildState:
     model, state.layout = convert.partition_dataflow(model, cfg.out / "partitions")
     support.check_hw_graph(model)
     if cfg.folding is not None:
-        model = folding.apply_folding_json(model, cfg.folding)
+        notes = []
+        model = folding.apply_folding_json(model, cfg.folding, notes)
         source = f"from {cfg.folding}"
+        for note in notes:
+            say(f"[to-hw] note: {note}")
     else:
         fps = cfg.target_fps or DEFAULT_TARGET_FPS
         cycles = max(1, int(cfg.clock_mhz * 1e6 / fps))

@@ -14,9 +14,18 @@ from build_flows.config import read_json_object
 from build_flows.errors import FoldingError
 from build_flows.ops import REGISTRY, kind_of
 
-# FINN implementation attributes a folding JSON may carry: our RTL chooses its own
-IGNORED_ATTRS = ("ram_style", "resType", "mem_mode", "impl_style", "parallel_window",
-                 "runtime_writeable_weights", "depth", "inFIFODepths", "outFIFODepths")
+# FINN implementation attributes a folding JSON may carry: the values our
+# hardware implements are accepted, any other is refused by name, never ignored
+IMPLEMENTED = {
+    "ram_style": (("auto",), "synthesis infers our MVTU's weight and threshold memories"),
+    "resType": (("auto", "lut"), "our MVTU computes in LUTs (XNOR-popcount), no DSPs"),
+    "mem_mode": (("internal_embedded", "const"), "our MVTU holds its weights inside the layer"),
+    "impl_style": (("rtl",), "every stage is RTL"),
+    "parallel_window": ((0,), "the parallel sliding window is not built yet"),
+    "runtime_writeable_weights": ((0,), "weights are fixed at build time"),
+}
+# FIFO depths: the size-fifos step measures them, the file's are not used (and the build says so)
+FIFO_ATTRS = ("depth", "inFIFODepths", "outFIFODepths")
 
 
 def _sync(model: ModelWrapper) -> None:
@@ -33,15 +42,19 @@ def fold_for_target(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
     return model
 
 
-def apply_folding_json(model: ModelWrapper, path: Path) -> ModelWrapper:
+def apply_folding_json(model: ModelWrapper, path: Path, notes: list | None = None) -> ModelWrapper:
     """Set PE/SIMD from a FINN-format folding JSON; unknown layer names or
-    attributes raise FoldingError. Sliding windows follow their consumer."""
+    attributes, implementation attributes with values our hardware does not
+    implement and a sliding-window SIMD that differs from its consumer's raise
+    FoldingError. FIFO depths in the file are not used: `notes` gets a line
+    saying so."""
     cfg = read_json_object(path, "folding file", FoldingError)
     names = {n.name: n for n in model.graph.node}
     unknown = sorted(k for k in cfg if k != "Defaults" and k not in names)
     if unknown:
         raise FoldingError(f"folding file {path} names unknown layer(s) {unknown}; the design's "
                            f"layers are {sorted(names)} (see folding_config.json of a build)")
+    given, fifo_keys = {}, set()
     for name, attrs in cfg.items():
         if name == "Defaults":
             continue
@@ -52,15 +65,36 @@ def apply_folding_json(model: ModelWrapper, path: Path) -> ModelWrapper:
         inst = getCustomOp(node)
         for key, value in attrs.items():
             if key not in allowed:
-                if key in IGNORED_ATTRS:
+                if key in IMPLEMENTED:
+                    values, why = IMPLEMENTED[key]
+                    if value not in values:
+                        raise FoldingError(
+                            f"folding file {path}: {name}.{key}={value!r} is not implemented: {why}; "
+                            f"use {' or '.join(map(repr, values))}, or drop the key")
+                    continue
+                if key in FIFO_ATTRS:
+                    fifo_keys.add(key)
                     continue
                 raise FoldingError(f"folding file {path}: layer {name} ({node.op_type}) has no "
                                    f"attribute {key!r}; use {list(allowed)}")
             if not isinstance(value, int) or value < 1:
                 raise FoldingError(f"folding file {path}: {name}.{key}={value!r} must be a positive integer")
             inst.set_nodeattr(key, value)
+            given[(name, key)] = value
     _sync(model)
+    for (name, key), value in given.items():  # a window's SIMD follows its consumer's
+        now = getCustomOp(names[name]).get_nodeattr(key)
+        if now != value:
+            consumer = model.find_consumer(names[name].output[0])
+            raise FoldingError(
+                f"folding file {path}: {name}.{key}={value} conflicts with its consumer "
+                f"{consumer.name if consumer is not None else '?'}, which needs {key}={now} (a "
+                f"sliding window streams its consumer's SIMD channels per beat); drop {name} "
+                "from the file or make the two agree")
     check_folding(model)
+    if fifo_keys and notes is not None:
+        notes.append(f"FIFO depths in {path.name} ({', '.join(sorted(fifo_keys))}) are not used: "
+                     "the size-fifos step measures every FIFO's depth")
     return model
 
 

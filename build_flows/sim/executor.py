@@ -6,7 +6,7 @@ and is checked against it: in tests/ops for every layer kind, and on every
 build on the first frames (hw_reference), before it serves as the per-link
 reference of the verification on all the others.
 
-    tensors = execute(hw_model, frames)   # {tensor: (N, ...) int64}
+    tensors = execute(hw_model, frames)   # {tensor: (N, ...) int8/16/32/64}
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ class ExecutorError(ToolError):
 
 
 def execute(model, frames: np.ndarray, tensors: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Every tensor of the HW graph for a batch of frames (N, input elements
-    or input shape without the batch), as int64 with a leading batch axis,
-    values as FINN's execution gives them (BIPOLAR as -1/+1)."""
+    """Every tensor of the HW graph (or those in `tensors`) for a batch of
+    frames (N, input elements or input shape without the batch), as integer
+    arrays of the narrowest type that holds them (compact()) with a leading
+    batch axis, values as FINN's execution gives them (BIPOLAR as -1/+1)."""
     from build_flows.ops import REGISTRY
     iname = model.graph.input[0].name
     frames = np.asarray(frames)
-    ctx = {iname: frames.reshape(len(frames), *_frame_shape(model, iname)).astype(np.int64)}
+    ctx = {iname: compact(frames.reshape(len(frames), *_frame_shape(model, iname)))}
     nodes = list(model.graph.node)
     last_use = {t: i for i, node in enumerate(nodes) for t in node.input}
     for i, node in enumerate(nodes):
@@ -38,8 +39,7 @@ def execute(model, frames: np.ndarray, tensors: list[str] | None = None) -> dict
         t = node.input[0]
         if tensors is not None and t not in tensors and last_use.get(t) == i:
             del ctx[t]  # only asked-for tensors are kept: a big batch fits in memory
-    wanted = ctx if tensors is None else {t: ctx[t] for t in tensors}
-    return {t: v.astype(np.int64) for t, v in wanted.items()}
+    return ctx if tensors is None else {t: ctx[t] for t in tensors}
 
 
 def compact(x) -> np.ndarray:
