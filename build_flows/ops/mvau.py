@@ -353,7 +353,8 @@ class MVAU(OpKind):
         w = model.get_initializer(node.input[1])  # (MW, MH)
         x = x.reshape(len(x), -1, mw)
         # float32 BLAS is exact while every partial sum stays below 2**24
-        bound = mw * max(1, int(np.abs(w).max())) * max(1, int(np.abs(x).max(initial=1)))
+        x_abs = max(1, -int(x.min(initial=0)), int(x.max(initial=0)))  # no abs(): int8 -128 wraps
+        bound = mw * max(1, int(np.abs(w).max())) * x_abs
         ft = np.float32 if bound < 2 ** 24 else np.float64
         xf = x.astype(ft)
         if inst.get_nodeattr("binaryXnorMode"):
