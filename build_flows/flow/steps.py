@@ -308,7 +308,10 @@ def step_accuracy(state: BuildState, cfg: BuildConfig) -> BuildState:
     except (DatasetError, ValueError) as e:
         raise ModelInputError(str(e)) from e
     n = len(ds) if cfg.accuracy_images < 0 else min(cfg.accuracy_images, len(ds))
-    select = next(x for x in state.hw.graph.node if x.op_type == "LabelSelect")
+    select = next((x for x in state.hw.graph.node if x.op_type == "LabelSelect"), None)
+    if select is None:
+        raise ConfigError("--accuracy-images needs a design that ends in a class (TopK / "
+                          "LabelSelect); this one has none: drop --accuracy-images")
     acc_t, cls_t = select.input[0], select.output[0]
     t0, last, batch = time.time(), time.time(), 100
     hw_cls, ref_cls, labels, bad = [], [], [], []
