@@ -143,20 +143,32 @@ def load_split(root, train: bool, classes: tuple[str, ...] | None = None, what: 
     if not root.exists():
         raise ImageFolderError(f"{root} does not exist: point --data-dir at a folder with "
                                f"train/<class>/ and test/<class>/ image folders or a .tar.gz of them")
-    if classes is None:
-        classes = _classes(root, split)
-    source = _find_source(root, split)
-    key = hashlib.sha256(repr([CACHE_VERSION, split, classes, source.fingerprint(split)]).encode())
+    # the key needs only stat() calls, so a cached split is found without
+    # reading any archive
+    key = hashlib.sha256(repr([CACHE_VERSION, split, classes, _fingerprint(root, split)]).encode())
     cached = cache_dir() / "datasets" / f"{what}-{split}-{key.hexdigest()[:20]}.npz"
     if cached.is_file():
         try:
             with np.load(cached) as z:
-                return z["images"], z["labels"], classes
+                return z["images"], z["labels"], tuple(str(c) for c in z["classes"])
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is decoded again
-    images, labels = _decode(source, split, classes, what)
-    _save_atomic(cached, images=images, labels=labels)
+    if classes is None:
+        classes = _classes(root, split)
+    images, labels = _decode(_find_source(root, split), split, classes, what)
+    _save_atomic(cached, images=images, labels=labels, classes=np.array(classes))
     return images, labels, classes
+
+
+def _fingerprint(root: Path, split: str) -> list:
+    """Paths, sizes and modification times of everything the split can come
+    from: the archive, the split's and train/'s files, or every archive in root."""
+    if is_archive(root):
+        return _Source(root, True).fingerprint(split)
+    trees = [s for s in dict.fromkeys((split, "train")) if (root / s).is_dir()]
+    if trees:
+        return [_Source(root, False).fingerprint(s) for s in trees]
+    return [_Source(p, True).fingerprint(split) for p in _archives(root)]
 
 
 def _classes(root: Path, split: str) -> tuple[str, ...]:
