@@ -21,7 +21,19 @@
 //     W[nf*PE+p][sf*SIMD+i] at bits [(p*SIMD+i)*W_WIDTH +: W_WIDTH].
 //   THRESH_FILE: NF words of PE*N_THRES*ACC_WIDTH bits; word nf holds
 //     T[nf*PE+p][t] at bits [(p*N_THRES+t)*ACC_WIDTH +: ACC_WIDTH].
-// build_flows/rtl_params.py writes both from FINN-layout matrices.
+//   With border classes (N_RC * N_CC > 1, below): NCLS*NF words; word
+//     cls*NF+nf holds class cls's T[cls][nf*PE+p][t] the same way.
+//   RCLASS_FILE / CCLASS_FILE (only read when N_RC > 1 / N_CC > 1): OH / OW
+//     words, the row / column class of each output row / column.
+// build_flows/ops/mvau.py (MVTUConfig.mem_files) writes them from FINN-layout
+// matrices.
+//
+// Border classes (a padded binary convolution): the input vectors of a frame
+// are the OH x OW windows of a sliding window, row-major. The window of output
+// pixel (r, c) uses thresholds set cls = RCLASS[r] * N_CC + CCLASS[c]. A padded
+// binary input arrives as bit 0 (-1) where the model pads with 0, so each set
+// of padded kernel positions (one per class) shifts the thresholds by the
+// padded weights' sum; the flow computes the sets. N_RC = N_CC = 1: one set.
 //
 // Memory style (MEM_STYLE for the weights, THRES_MEM_STYLE for the thresholds):
 //   "block": block RAM; "distributed": LUTs (LUT ROM / LUT RAM); "auto": block
@@ -31,7 +43,7 @@
 //   the size bound keeps narrow memories, whose LUT ROM costs only a few LUTs,
 //   out of an 18 Kbit RAMB18). The choice is a (* ram_style / rom_style *)
 //   attribute on the memory array, honoured by Yosys and Vivado. Both memories
-//   are read synchronously (registered address: waddr_reg / nf2_reg; registered
+//   are read synchronously (registered address: waddr_reg / ta2_reg; registered
 //   output with clock enable: w1_reg / thr3_reg), so the block-RAM output latch
 //   is the pipeline register and the timing is the same in every style.
 // Pipeline: issue, weight read, dot product, accumulate, threshold, then an
@@ -67,6 +79,15 @@ module mvtu #(
     parameter MEM_STYLE = "auto",
     // Threshold memory: "auto", "block" or "distributed" (unused if N_THRES=0).
     parameter THRES_MEM_STYLE = "auto",
+    // Border classes (see above): output rows / columns per frame and the
+    // number of row / column classes; 1 x 1 classes = no border logic.
+    parameter int OH = 1,
+    parameter int OW = 1,
+    parameter int N_RC = 1,
+    parameter int N_CC = 1,
+    // $readmemh files with the row / column classes (layout above).
+    parameter RCLASS_FILE = "rclass.mem",
+    parameter CCLASS_FILE = "cclass.mem",
     // Derived: bits per output lane; do not override.
     parameter int OUT_WIDTH = (N_THRES > 0) ? $clog2(N_THRES + 1) : ACC_WIDTH
 ) (
@@ -107,6 +128,13 @@ module mvtu #(
   if (N_THRES < 0) begin : g_bad_thres
     $error("mvtu %m: N_THRES=%0d must be >= 0", N_THRES);
   end
+  if (OH < 1 || OW < 1 || N_RC < 1 || N_CC < 1 || N_RC > OH || N_CC > OW) begin : g_bad_cls
+    $error("mvtu %m: OH=%0d OW=%0d N_RC=%0d N_CC=%0d: need 1 <= N_RC <= OH, 1 <= N_CC <= OW",
+           OH, OW, N_RC, N_CC);
+  end
+  if (N_RC * N_CC > 1 && N_THRES == 0) begin : g_bad_cls_noact
+    $error("mvtu %m: border classes need thresholds (N_THRES > 0)");
+  end
   if (OUT_WIDTH != ((N_THRES > 0) ? $clog2(N_THRES + 1) : ACC_WIDTH)) begin : g_bad_out
     $error("mvtu %m: OUT_WIDTH=%0d is derived, do not override it", OUT_WIDTH);
   end
@@ -134,12 +162,15 @@ module mvtu #(
   localparam int SF_W = (SF > 1) ? $clog2(SF) : 1;
   localparam int NF_W = (NF > 1) ? $clog2(NF) : 1;
   localparam int WA_W = (SF * NF > 1) ? $clog2(SF * NF) : 1;
+  localparam int NCLS = N_RC * N_CC;  // threshold sets
+  localparam int TDEPTH = NF * NCLS;  // threshold memory words
+  localparam int TA_W = (TDEPTH > 1) ? $clog2(TDEPTH) : 1;
   localparam int SIMD_P2 = 1 << $clog2(SIMD);  // adder-tree leaves
   // Memory style resolution (rule in the header): 1 = block RAM, 0 = LUTs.
   localparam bit W_BLOCK = (MEM_S == S_BLOCK) ||
       (MEM_S == S_AUTO && SF * NF > 128 && SF * NF * WW >= 4096);
   localparam bit T_BLOCK = (TMEM_S == S_BLOCK) ||
-      (TMEM_S == S_AUTO && NF > 128 && NF * TW >= 4096);
+      (TMEM_S == S_AUTO && TDEPTH > 128 && TDEPTH * TW >= 4096);
 
   // Global pipeline enable: every stage advances unless the output holds a
   // result that the output slice cannot take.
@@ -177,6 +208,50 @@ module mvtu #(
     end
   end
 
+  // Threshold address of the issued beat: class * NF + neuron fold.
+  logic [TA_W-1:0] taddr0;
+  if (NCLS > 1) begin : g_classes
+    localparam int OH_W = (OH > 1) ? $clog2(OH) : 1;
+    localparam int OW_W = (OW > 1) ? $clog2(OW) : 1;
+    localparam int RC_W = (N_RC > 1) ? $clog2(N_RC) : 1;
+    localparam int CC_W = (N_CC > 1) ? $clog2(N_CC) : 1;
+    logic [OH_W-1:0] oh_reg;
+    logic [OW_W-1:0] ow_reg;
+    logic [RC_W-1:0] rc;
+    logic [CC_W-1:0] cc;
+    // the last beat of a vector moves to the next output pixel
+    wire vec_end = issue && sf_reg == SF_W'(SF - 1) && nf_reg == NF_W'(NF - 1);
+    always_ff @(posedge clk) begin
+      if (vec_end) begin
+        ow_reg <= (ow_reg == OW_W'(OW - 1)) ? '0 : ow_reg + 1'b1;
+        if (ow_reg == OW_W'(OW - 1)) oh_reg <= (oh_reg == OH_W'(OH - 1)) ? '0 : oh_reg + 1'b1;
+      end
+      if (rst) begin
+        oh_reg <= '0;
+        ow_reg <= '0;
+      end
+    end
+    if (N_RC > 1) begin : g_rclass
+      (* rom_style = "distributed" *)
+      logic [RC_W-1:0] rclass[OH];
+      initial $readmemh(RCLASS_FILE, rclass);
+      assign rc = rclass[oh_reg];
+    end else begin : g_no_rclass
+      assign rc = '0;
+    end
+    if (N_CC > 1) begin : g_cclass
+      (* rom_style = "distributed" *)
+      logic [CC_W-1:0] cclass[OW];
+      initial $readmemh(CCLASS_FILE, cclass);
+      assign cc = cclass[ow_reg];
+    end else begin : g_no_cclass
+      assign cc = '0;
+    end
+    assign taddr0 = TA_W'((32'(rc) * N_CC + 32'(cc)) * NF + 32'(nf_reg));
+  end else begin : g_one_class
+    assign taddr0 = TA_W'(nf_reg);
+  end
+
   // ---- stage 1: weight memory read ----
   // Synchronous read: registered address waddr_reg, output register w1_reg
   // with clock enable en (the block-RAM output latch when W_BLOCK).
@@ -195,14 +270,14 @@ module mvtu #(
   end
 
   logic v1_reg, first1_reg, last1_reg;
-  logic [NF_W-1:0] nf1_reg;
+  logic [TA_W-1:0] ta1_reg;
   always_ff @(posedge clk) begin
     if (en) begin
       v1_reg     <= issue;
       x1_reg     <= x_issue;
       first1_reg <= sf_reg == '0;
       last1_reg  <= sf_reg == SF_W'(SF - 1);
-      nf1_reg    <= nf_reg;
+      ta1_reg    <= taddr0;
     end
     if (rst) v1_reg <= 1'b0;
   end
@@ -246,9 +321,9 @@ module mvtu #(
 
   logic signed [ACC_WIDTH-1:0] dot2_reg[PE];
   logic v2_reg, first2_reg, last2_reg;
-  // nf2_reg only addresses the threshold memory: unused when N_THRES = 0
+  // ta2_reg only addresses the threshold memory: unused when N_THRES = 0
   /* verilator lint_off UNUSEDSIGNAL */
-  logic [NF_W-1:0] nf2_reg;
+  logic [TA_W-1:0] ta2_reg;
   /* verilator lint_on UNUSEDSIGNAL */
   always_ff @(posedge clk) begin
     if (en) begin
@@ -256,7 +331,7 @@ module mvtu #(
       dot2_reg   <= dot;
       first2_reg <= first1_reg;
       last2_reg  <= last1_reg;
-      nf2_reg    <= nf1_reg;
+      ta2_reg    <= ta1_reg;
     end
     if (rst) v2_reg <= 1'b0;
   end
@@ -277,17 +352,17 @@ module mvtu #(
     if (rst) v3_reg <= 1'b0;
   end
 
-  // Synchronous read like the weights: address nf2_reg, output thr3_reg.
+  // Synchronous read like the weights: address ta2_reg, output thr3_reg.
   if (N_THRES > 0 && T_BLOCK) begin : g_tmem_block
     (* ram_style = "block", rom_style = "block" *)
-    logic [TW-1:0] tmem[NF];
+    logic [TW-1:0] tmem[TDEPTH];
     initial $readmemh(THRESH_FILE, tmem);
-    always_ff @(posedge clk) if (en) thr3_reg <= tmem[nf2_reg];
+    always_ff @(posedge clk) if (en) thr3_reg <= tmem[ta2_reg];
   end else if (N_THRES > 0) begin : g_tmem
     (* ram_style = "registers", rom_style = "distributed" *)
-    logic [TW-1:0] tmem[NF];
+    logic [TW-1:0] tmem[TDEPTH];
     initial $readmemh(THRESH_FILE, tmem);
-    always_ff @(posedge clk) if (en) thr3_reg <= tmem[nf2_reg];
+    always_ff @(posedge clk) if (en) thr3_reg <= tmem[ta2_reg];
   end else begin : g_no_tmem
     assign thr3_reg = '0;
   end

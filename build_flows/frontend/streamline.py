@@ -13,7 +13,9 @@ from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopco
 from finn.transformation.streamline import Streamline
 from finn.transformation.streamline.reorder import MakeMaxPoolNHWC, MoveScalarLinearPastInvariants
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
 from qonnx.transformation.double_to_single_float import DoubleToSingleFloat
 from qonnx.transformation.fold_constants import FoldConstants
 from qonnx.transformation.general import (
@@ -36,6 +38,41 @@ def tidy_up(model: ModelWrapper) -> ModelWrapper:
     return model
 
 
+def padded_binary_thresholds(model: ModelWrapper) -> list[str]:
+    """Threshold tensors of MultiThresholds after an XNOR convolution whose
+    Im2Col pads binary activations."""
+    names = []
+    for node in model.graph.node:
+        if node.op_type != "MultiThreshold":
+            continue
+        mm = model.find_producer(node.input[0])
+        if mm is None or mm.op_type != "XnorPopcountMatMul":
+            continue
+        im2col = model.find_producer(mm.input[0])
+        if (im2col is not None and im2col.op_type == "Im2Col"
+                and model.get_tensor_datatype(im2col.input[0]) in (DataType["BINARY"], DataType["BIPOLAR"])
+                and any(p > 0 for a in im2col.attribute if a.name == "pad_amount" for p in a.ints)):
+            names.append(node.input[1])
+    return names
+
+
+class RoundThresholdsKeepingBorders(Transformation):
+    """FINN's RoundAndClipThresholds, except for the thresholds after a
+    padded binary convolution, which stay as they are: the hardware corrects
+    the border there (ops/mvau.py, border()), where the accumulator of the
+    model's zero-padded window is a half-integer in the popcount domain, so
+    rounding the threshold up to an integer would change the layer's result."""
+
+    def apply(self, model: ModelWrapper):
+        keep = {t: (model.get_initializer(t), model.get_tensor_datatype(t))
+                for t in padded_binary_thresholds(model)}
+        model = model.transform(RoundAndClipThresholds())
+        for t, (v, dt) in keep.items():
+            model.set_initializer(t, v)
+            model.set_tensor_datatype(t, dt)  # float, as before the rounding
+        return model, False
+
+
 # (pass, one-line why), in order; the build flow reuses this list.
 STREAMLINE_PASSES = [
     (ConvertQONNXtoFINN, "Quant/BipolarQuant -> MultiThreshold, quantised weights -> integer initializers"),
@@ -49,7 +86,8 @@ STREAMLINE_PASSES = [
     (absorb.AbsorbConsecutiveTransposes, "drop transpose pairs"),
     (ConvertBipolarMatMulToXnorPopcount, "bipolar x bipolar MatMul -> XnorPopcountMatMul"),
     (Streamline, "fold the XNOR conversion's affine into thresholds"),
-    (RoundAndClipThresholds, "integer thresholds within the input's range"),
+    (RoundThresholdsKeepingBorders, "integer thresholds within the input's range (not after a "
+                                    "padded binary conv: half-integer accumulators at its border)"),
 ]
 
 

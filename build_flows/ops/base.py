@@ -155,6 +155,11 @@ class OpKind:
         last, exactly as FINN's execution computes it (sim/executor.py)."""
         raise NotImplementedError(f"{self.name}: no fast execution")
 
+    def finn_reference(self, model: ModelWrapper, node) -> None:
+        """Rewrite `model` (a copy of the HW graph) in place so that FINN's
+        execute_onnx computes what this node's hardware computes, where FINN's
+        node alone does not (a padded binary convolution's border). Default: nothing."""
+
     def finn_estimate(self, model: ModelWrapper, stage: Stage, part: str) -> dict:
         """FINN's analytic resources for the stage (LUT, FF, BRAM36, DSP)."""
         return dict(stage.finn_resources)

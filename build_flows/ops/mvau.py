@@ -63,6 +63,11 @@ class MVTUConfig:
     # weight / threshold memory: "auto", "block" (block RAM) or "distributed" (LUTs)
     mem_style: str = "auto"
     thres_mem_style: str = "auto"
+    # border classes of a padded binary convolution (hw/mvtu.sv's header): the
+    # class of each output row / column of the frame's OH x OW input vectors;
+    # () and () = one threshold set. Thresholds then have shape (classes, MH, n_thres).
+    row_class: tuple[int, ...] = ()
+    col_class: tuple[int, ...] = ()
 
     def validate(self) -> "MVTUConfig":
         check_positive("mvtu", MW=self.mw, MH=self.mh, SIMD=self.simd, PE=self.pe)
@@ -84,6 +89,14 @@ class MVTUConfig:
             if getattr(self, name) not in MEM_STYLES:
                 raise RTLParamError(f"mvtu: {name}={getattr(self, name)!r} must be one of "
                                     f"{list(MEM_STYLES)}")
+        if bool(self.row_class) != bool(self.col_class):
+            raise RTLParamError("mvtu: row_class and col_class go together (both or neither)")
+        for name in ("row_class", "col_class"):
+            cls = getattr(self, name)
+            if cls and sorted(set(cls)) != list(range(max(cls) + 1)):
+                raise RTLParamError(f"mvtu: {name} must number its classes 0..n-1, got {cls}")
+        if self.n_classes > 1 and not self.n_thres:
+            raise RTLParamError("mvtu: border classes need thresholds (n_thres > 0)")
         need = self.min_acc_width()
         if self.acc_width is not None and not need <= self.acc_width <= 64:
             raise RTLParamError(f"mvtu: acc_width={self.acc_width} too small or > 64; "
@@ -115,6 +128,27 @@ class MVTUConfig:
         return max(bits, self.in_width + self.w_width + 1)
 
     @property
+    def n_rc(self) -> int:
+        return max(self.row_class, default=0) + 1
+
+    @property
+    def n_cc(self) -> int:
+        return max(self.col_class, default=0) + 1
+
+    @property
+    def n_classes(self) -> int:
+        return self.n_rc * self.n_cc
+
+    def vector_classes(self, n: int) -> np.ndarray:
+        """The threshold set of each of n input vectors (frames of OH x OW, row-major)."""
+        if self.n_classes == 1:
+            return np.zeros(n, dtype=np.int64)
+        oh, ow = len(self.row_class), len(self.col_class)
+        v = np.arange(n) % (oh * ow)
+        return (np.asarray(self.row_class)[v // ow] * self.n_cc
+                + np.asarray(self.col_class)[v % ow])
+
+    @property
     def acc_bits(self) -> int:
         return self.acc_width if self.acc_width is not None else self.min_acc_width()
 
@@ -142,7 +176,7 @@ class MVTUConfig:
         """"block" or "distributed" for the threshold memory; None without thresholds."""
         if not self.n_thres:
             return None
-        return resolve_mem_style(self.thres_mem_style, self.mh // self.pe,
+        return resolve_mem_style(self.thres_mem_style, self.n_classes * self.mh // self.pe,
                                  self.pe * self.n_thres * self.acc_bits)
 
     def verilog_params(self) -> dict:
@@ -152,7 +186,10 @@ class MVTUConfig:
                 "IN_SIGNED": int(self.in_signed), "W_WIDTH": self.w_width,
                 "ACC_WIDTH": self.acc_bits, "N_THRES": self.n_thres,
                 "WEIGHT_FILE": "weights.mem", "THRESH_FILE": "thresholds.mem",
-                "MEM_STYLE": self.mem_style, "THRES_MEM_STYLE": self.thres_mem_style}
+                "MEM_STYLE": self.mem_style, "THRES_MEM_STYLE": self.thres_mem_style,
+                "OH": max(1, len(self.row_class)), "OW": max(1, len(self.col_class)),
+                "N_RC": self.n_rc, "N_CC": self.n_cc,
+                "RCLASS_FILE": "rclass.mem", "CCLASS_FILE": "cclass.mem"}
 
     def check_weights(self, weights: np.ndarray) -> np.ndarray:
         """W[MH, MW] as int64; xnor mode takes binary {0,1} or bipolar {-1,+1}."""
@@ -172,13 +209,19 @@ class MVTUConfig:
             raise RTLParamError(f"mvtu: weights exceed signed {self.w_width}-bit range")
         return w
 
+    def thres_shape(self) -> tuple[int, ...]:
+        base = (self.mh, self.n_thres)
+        return base if self.n_classes == 1 else (self.n_classes, *base)
+
     def hw_thresholds(self, thresholds: np.ndarray) -> np.ndarray:
-        """T[MH, n_thres] as integers: ceil (acc is integer) and clip to lo..hi+1."""
+        """T[MH, n_thres] (with classes: T[class, MH, n_thres]) as integers:
+        ceil (acc is integer) and clip to lo..hi+1."""
         t = np.asarray(thresholds, dtype=np.float64)
-        if t.shape != (self.mh, self.n_thres):
-            raise RTLParamError(f"mvtu: thresholds shape {t.shape} must be (MH, n_thres)="
-                                f"{(self.mh, self.n_thres)}")
-        if (np.diff(t, axis=1) < 0).any():
+        if t.shape != self.thres_shape():
+            raise RTLParamError(f"mvtu: thresholds shape {t.shape} must be "
+                                f"{'(classes, MH, n_thres)' if self.n_classes > 1 else '(MH, n_thres)'}"
+                                f"={self.thres_shape()}")
+        if (np.diff(t, axis=-1) < 0).any():
             raise RTLParamError("mvtu: thresholds of each channel must be sorted ascending")
         lo, hi = self.acc_range()
         return np.clip(np.ceil(t), lo, hi + 1).astype(np.int64)
@@ -195,12 +238,16 @@ class MVTUConfig:
         files = {"weights.mem": mem_text(pack_lanes(wt, self.w_width, self.pe * self.simd),
                                          self.pe * self.simd * self.w_width)}
         if self.n_thres:
-            t = self.hw_thresholds(thresholds)
+            # word cls*NF+nf, lane p*n_thres+t = T[cls][nf*PE+p][t]
+            t = self.hw_thresholds(thresholds).reshape(-1, self.n_thres)
             files["thresholds.mem"] = mem_text(
                 pack_lanes(t, self.acc_bits, self.pe * self.n_thres),
                 self.pe * self.n_thres * self.acc_bits)
         else:
             files["thresholds.mem"] = "0\n"
+        for name, cls, n in (("rclass.mem", self.row_class, self.n_rc),
+                             ("cclass.mem", self.col_class, self.n_cc)):
+            files[name] = mem_text(list(cls), max(1, (n - 1).bit_length())) if n > 1 else "0\n"
         return files
 
     def pack_input(self, x: np.ndarray) -> list[int]:
@@ -222,7 +269,10 @@ class MVTUConfig:
             acc = x @ w.T
         if not self.n_thres:
             return acc
-        return (acc[:, :, None] >= np.asarray(thresholds)[None, :, :]).sum(axis=2)
+        t = self.hw_thresholds(thresholds)
+        if self.n_classes > 1:
+            t = t[self.vector_classes(len(x))]  # (N, MH, n_thres)
+        return (acc[:, :, None] >= t).sum(axis=2)
 
 
 
@@ -251,6 +301,63 @@ def _thresholds(model, node, inst):
     return thr
 
 
+def padding_feeding(model, node):
+    """The FMPadding whose stream reaches node's sliding window, or None."""
+    swg = producer_swg(model, node)
+    prod = model.find_producer(swg.input[0]) if swg is not None else None
+    while prod is not None and prod.op_type == "StreamingDataWidthConverter":
+        prod = model.find_producer(prod.input[0])
+    return prod if prod is not None and prod.op_type == "FMPadding" else None
+
+
+def _pad_patterns(out_n, stride, k, dil, before, size):
+    """Per output row (or column): which kernel rows read the border; the
+    distinct patterns in order of first use, and each row's pattern index."""
+    pats = [tuple(not 0 <= o * stride + i * dil - before < size for i in range(k))
+            for o in range(out_n)]
+    distinct = list(dict.fromkeys(pats))
+    return distinct, [distinct.index(p) for p in pats]
+
+
+def border(model, node):
+    """A padded binary convolution's border correction, or None.
+
+    The FMPadding in front streams bit 0 (= -1) where the model pads its
+    {-1, +1} activations with 0.0, so a window with padded positions P
+    computes dot_hw = dot - sum_P(w) (bipolar weights). In the popcount
+    domain acc = (dot + MW) / 2, the layer's test acc_true >= T becomes
+    acc_hw >= T - sum_P(w) / 2. One threshold set per distinct P: P is the
+    union of the padded kernel rows of the output row and the padded kernel
+    columns of the output column, so the sets are (row pattern, column
+    pattern) pairs. Returns (row_class, col_class, thresholds): thresholds
+    (classes, MH, n_thres) float, or (MH, n_thres) with () classes when one
+    set serves every pixel."""
+    pad = padding_feeding(model, node)
+    inst = getCustomOp(node)
+    if pad is None or inst.get_nodeattr("binaryXnorMode") != 1:
+        return None
+    swg = getCustomOp(producer_swg(model, node))
+    top, left, _bottom, _right = getCustomOp(pad).get_nodeattr("Padding")
+    ih, iw = getCustomOp(pad).get_nodeattr("ImgDim")
+    (kh, kw), (sh, sw) = swg.get_nodeattr("ConvKernelDim"), swg.get_nodeattr("Stride")
+    dh, dw = swg.get_nodeattr("Dilation")
+    oh, ow = swg.get_nodeattr("OFMDim")
+    c = swg.get_nodeattr("IFMChannels")
+    rows, row_class = _pad_patterns(oh, sh, kh, dh, top, ih)
+    cols, col_class = _pad_patterns(ow, sw, kw, dw, left, iw)
+    wb = 2 * model.get_initializer(node.input[1]).astype(np.int64) - 1  # (MW, MH) bipolar
+    wsum = wb.reshape(kh, kw, c, -1).sum(axis=2)  # (KH, KW, MH): per kernel position
+    t = _thresholds(model, node, inst).astype(np.float64)
+    sets = []
+    for rp in rows:
+        for cp in cols:
+            padded = np.array(rp)[:, None] | np.array(cp)[None, :]
+            sets.append(t - wsum[padded].sum(axis=0)[:, None] / 2)
+    if len(sets) == 1:
+        return (), (), sets[0]
+    return tuple(row_class), tuple(col_class), np.stack(sets)
+
+
 def _vectors(inst) -> int:
     return int(np.prod(inst.get_nodeattr("numInputVectors")))
 
@@ -262,11 +369,19 @@ def mvtu_config(model, node) -> MVTUConfig:
     xnor = inst.get_nodeattr("binaryXnorMode") == 1
     mode, w_width = _mode(node, idt, wdt, xnor)
     thr = _thresholds(model, node, inst)
+    bd = border(model, node) if thr is not None else None
     return MVTUConfig(mw=inst.get_nodeattr("MW"), mh=inst.get_nodeattr("MH"),
                       simd=inst.get_nodeattr("SIMD"), pe=inst.get_nodeattr("PE"), mode=mode,
                       in_width=1 if xnor else idt.bitwidth(),
                       in_signed=False if xnor else idt.signed(), w_width=w_width,
-                      n_thres=0 if thr is None else thr.shape[1])
+                      n_thres=0 if thr is None else thr.shape[1],
+                      row_class=bd[0] if bd else (), col_class=bd[1] if bd else ())
+
+
+def layer_thresholds(model, node):
+    """The thresholds the MVTU holds: FINN's, or the border-corrected sets."""
+    bd = border(model, node)
+    return bd[2] if bd is not None else _thresholds(model, node, getCustomOp(node))
 
 
 class MVAU(OpKind):
@@ -290,6 +405,11 @@ class MVAU(OpKind):
         if index == 0 and not (idt.is_integer() and idt.bitwidth() <= 8):
             raise UnsupportedLayerError(f"first layer {describe(node)} takes {idt.name} input: "
                                         "the accelerator needs integer pixels of at most 8 bits")
+        if (padding_feeding(model, node) is not None and idt in BINARY
+                and inst.get_nodeattr("noActivation") == 1):
+            raise UnsupportedLayerError(
+                f"layer {describe(node)}: a convolution on padded binary activations must end in "
+                "BN + sign (thresholds); one without an activation is not supported")
         if index < count - 1 and odt not in BINARY:
             raise NonBinaryActivationError(
                 f"layer {describe(node)} outputs {odt.name}: only binary activations (1 threshold) "
@@ -334,16 +454,23 @@ class MVAU(OpKind):
     def stage(self, model, node, ctx: MapContext):
         cfg = mvtu_config(model, node).validate()
         w = model.get_initializer(node.input[1]).T  # FINN (MW, MH) -> (MH, MW)
-        files = cfg.mem_files(w, _thresholds(model, node, getCustomOp(node)))
+        files = cfg.mem_files(w, layer_thresholds(model, node))
         wname, tname = f"{node.name}_weights.mem", f"{node.name}_thresholds.mem"
         params = cfg.verilog_params()
         params.update(WEIGHT_FILE=wname, THRESH_FILE=tname)
+        extra = {}
+        if cfg.n_classes > 1:  # border classes: the row / column class files
+            extra = {f"{node.name}_rclass.mem": files["rclass.mem"],
+                     f"{node.name}_cclass.mem": files["cclass.mem"]}
+            params.update(RCLASS_FILE=f"{node.name}_rclass.mem",
+                          CCLASS_FILE=f"{node.name}_cclass.mem")
         return stream_stage(node.name, self.name, "mvtu", params,
                             [HW_DIR / "mvtu.sv", HW_DIR / "axis_skid.sv"],
                             cfg.in_beat_width, cfg.out_beat_width, cfg.in_width, cfg.out_width,
                             node.input[0], node.output[0], in_signed=cfg.in_signed,
                             out_signed=cfg.n_thres == 0 and cfg.mode != "xnor",
-                            mem_files={wname: files["weights.mem"], tname: files["thresholds.mem"]},
+                            mem_files={wname: files["weights.mem"], tname: files["thresholds.mem"],
+                                       **extra},
                             pe=cfg.pe, simd=cfg.simd, expected_cycles=self.cycles(model, node))
 
     def execute(self, model, node, x):
@@ -365,11 +492,62 @@ class MVAU(OpKind):
             acc = (xf @ w.astype(ft) + mw) / 2
         else:
             acc = xf @ w.astype(ft)
+        bd = border(model, node) if inst.get_nodeattr("binaryXnorMode") else None
+        if bd is not None and inst.get_nodeattr("noActivation") == 0:
+            cfg = mvtu_config(model, node)
+            t = cfg.hw_thresholds(bd[2]).astype(ft)  # integers: exact in ft
+            if cfg.n_classes > 1:
+                t = t[cfg.vector_classes(acc.shape[1])]  # (V, MH, n_thres), per window
+            counts = (acc[..., None] >= t).sum(axis=-1, dtype=np.int32)
+            bipolar = inst.get_nodeattr("outputDataType") == "BIPOLAR"
+            return compact(2 * counts - 1 if bipolar else counts + inst.get_nodeattr("ActVal"))
         if inst.get_nodeattr("noActivation") == 0:
             bipolar = inst.get_nodeattr("outputDataType") == "BIPOLAR"
             acc = multithreshold(acc, model.get_initializer(node.input[2]), 2 if bipolar else 1,
                                  -1 if bipolar else inst.get_nodeattr("ActVal"))
         return compact(acc)
+
+    def finn_reference(self, model, node):
+        """A padded binary convolution as FINN nodes: the MVAU without its
+        activation (the accumulators of the -1-padded windows), an Add of each
+        pixel's correction sum_P(w) / 2 (from an explicit per-pixel padding
+        mask, not from border()'s classes), then FINN's MultiThreshold with the
+        layer's own thresholds; the output keeps the MVAU's tensor name."""
+        from onnx import TensorProto, helper
+        inst = getCustomOp(node)
+        pad = padding_feeding(model, node)
+        if pad is None or inst.get_nodeattr("binaryXnorMode") != 1 or inst.get_nodeattr("noActivation"):
+            return
+        swg = getCustomOp(producer_swg(model, node))
+        top, left, _b, _r = getCustomOp(pad).get_nodeattr("Padding")
+        ih, iw = getCustomOp(pad).get_nodeattr("ImgDim")
+        (kh, kw), (sh, sw) = swg.get_nodeattr("ConvKernelDim"), swg.get_nodeattr("Stride")
+        (dh, dw), (oh, ow) = swg.get_nodeattr("Dilation"), swg.get_nodeattr("OFMDim")
+        r = np.arange(oh)[:, None, None, None] * sh + np.arange(kh)[None, None, :, None] * dh - top
+        c = np.arange(ow)[None, :, None, None] * sw + np.arange(kw)[None, None, None, :] * dw - left
+        mask = (r < 0) | (r >= ih) | (c < 0) | (c >= iw)  # (OH, OW, KH, KW): reads the border
+        wb = 2 * model.get_initializer(node.input[1]).astype(np.int64) - 1
+        wb = wb.reshape(kh, kw, swg.get_nodeattr("IFMChannels"), -1)
+        corr = np.einsum("abij,ijcm->abm", mask.astype(np.int64), wb) / 2  # (OH, OW, MH)
+        out, out_dt = node.output[0], inst.get_nodeattr("outputDataType")
+        acc, shifted = f"{node.name}_acc", f"{node.name}_corrected"
+        thres, corr_name = f"{node.name}_ref_thresholds", f"{node.name}_border"
+        shape = model.get_tensor_shape(out)
+        thr = _thresholds(model, node, inst).astype(np.float32)
+        inst.set_nodeattr("noActivation", 1)
+        inst.set_nodeattr("outputDataType", "UINT32")
+        node.output[0] = acc
+        i = list(model.graph.node).index(node)
+        model.graph.node.insert(i + 1, helper.make_node("Add", [acc, corr_name], [shifted]))
+        bipolar = out_dt == "BIPOLAR"
+        model.graph.node.insert(i + 2, helper.make_node(
+            "MultiThreshold", [shifted, thres], [out], domain="qonnx.custom_op.general",
+            out_dtype=out_dt, out_scale=2.0 if bipolar else 1.0,
+            out_bias=-1.0 if bipolar else float(inst.get_nodeattr("ActVal")), data_layout="NHWC"))
+        for t in (acc, shifted):
+            model.graph.value_info.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, shape))
+        model.set_initializer(corr_name, corr.reshape(1, oh, ow, -1).astype(np.float32))
+        model.set_initializer(thres, thr)
 
     def finn_estimate(self, model, stage, part):
         return finn_hls_estimate(model.get_node_from_name(stage.name), part)

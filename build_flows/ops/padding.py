@@ -2,13 +2,14 @@
 convolution's border, streamed in front of its sliding window. It pads with
 0 of the stream's datatype, as FINN's graph does.
 
-That equals the model only on integer streams (a padded first layer: pixel 0
-is the model's 0.0). On a binary stream FINN's graph pads with bit 0, i.e. -1,
-while the exported model pads its {-1, +1} activations with 0.0, which no bit
-encodes: the hardware would equal FINN's graph and differ from the model at
-every border (the verification's check of the last layer's integers against
-the model's logits shows it). So padding of binary activations is refused by
-name until the MVTU corrects border pixels.
+On integer streams that is the model's padding (a padded first layer: pixel
+0 is the model's 0.0). On a binary stream bit 0 means -1, while the exported
+model (QONNX Conv with pads) pads its {-1, +1} activations with 0.0, which no
+bit encodes: FINN's own graph therefore differs from the model at every
+border. The XNOR MVAU after the window corrects it: one threshold set per
+pattern of padded kernel positions (ops/mvau.py, border(); hw/mvtu.sv's
+border classes), so hardware equals the model. Binary padding in front of
+anything else (a pool, a multi-bit layer) is refused by name.
 
 Folding: SIMD = the channels (FINN's default from InferConvInpGen), so the
 unit is never the bottleneck; a width converter adapts it to the sliding
@@ -26,6 +27,22 @@ from build_flows.ops.base import MapContext, OpKind, describe
 from build_flows.ops.finn_generated import AXILITE_TIES, generated_stage
 
 
+def _window_consumer(model, node):
+    """What the sliding window after the padding feeds (or the direct consumer)."""
+    nxt = model.find_consumer(node.output[0])
+    if nxt is not None and nxt.op_type.startswith("ConvolutionInputGenerator"):
+        nxt = model.find_consumer(nxt.output[0])
+    return nxt
+
+
+def _feeds_binary_conv(model, node) -> bool:
+    """True if the padding streams into a window of an XNOR MVAU, which
+    corrects the border (ops/mvau.py, border())."""
+    nxt = _window_consumer(model, node)
+    return (nxt is not None and nxt.op_type == "MVAU"
+            and getCustomOp(nxt).get_nodeattr("binaryXnorMode") == 1)
+
+
 class Padding(OpKind):
     name = "FMPadding"
     hw_ops = ("FMPadding",)
@@ -33,14 +50,13 @@ class Padding(OpKind):
 
     def check(self, model, node, index, count):
         inst = getCustomOp(node)
-        if inst.get_input_datatype().bitwidth() == 1:
-            conv = model.find_consumer(node.output[0])
+        if inst.get_input_datatype().bitwidth() == 1 and not _feeds_binary_conv(model, node):
+            nxt = _window_consumer(model, node)
             raise UnsupportedLayerError(
-                f"layer {describe(node)} pads the binary input of "
-                f"{conv.name if conv is not None else 'a convolution'}: the model pads its "
-                "{-1, +1} activations with 0, which no bit encodes (FINN's graph would pad with "
-                "-1 and differ from the model at every border); use padding=0 after the first "
-                "layer (a padded first layer on pixels is supported)")
+                f"layer {describe(node)} pads binary activations for "
+                f"{describe(nxt) if nxt is not None else 'no convolution'}: padding of binary "
+                "activations is supported in front of a binary convolution (XNOR) only, not of a "
+                "pool or a multi-bit layer; use padding=0 there")
         if inst.get_nodeattr("NumChannels") % inst.get_nodeattr("SIMD"):
             raise UnsupportedLayerError(f"layer {describe(node)}: SIMD does not divide its channels")
 

@@ -11,6 +11,8 @@ reference of the verification on all the others.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from build_flows.errors import ToolError
@@ -100,6 +102,7 @@ def check_against_finn(model, frames: np.ndarray, fast: dict[str, np.ndarray],
     """FINN's execute_onnx on `frames` (one at a time) must give every tensor
     in `tensors` exactly as `fast` (the executor on the same frames) does."""
     from qonnx.core.onnx_exec import execute_onnx
+    model = finn_reference_graph(model)
     iname = model.graph.input[0].name
     shape = model.get_tensor_shape(iname)
     for k, frame in enumerate(frames):
@@ -113,3 +116,17 @@ def check_against_finn(model, frames: np.ndarray, fast: dict[str, np.ndarray],
                 raise ExecutorError(f"the fast executor differs from FINN's execution at tensor {t}, "
                                     f"frame {k}, element {i}: {got[i] if got.size > i else '-'} vs "
                                     f"{want[i] if want.size > i else '-'}")
+
+
+def finn_reference_graph(model):
+    """A copy of the HW graph that FINN's execute_onnx runs as the hardware
+    computes: each layer kind's finn_reference() rewrite (only a padded binary
+    convolution has one: its border correction as explicit FINN/ONNX nodes)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from build_flows.ops import REGISTRY
+    ref = ModelWrapper(copy.deepcopy(model.model))
+    for node in list(ref.graph.node):
+        kind = REGISTRY.get(node.op_type)
+        if kind is not None:
+            kind.finn_reference(ref, node)
+    return ref

@@ -45,7 +45,7 @@ def random_problem(cfg: MVTUConfig, rng, n=N_VECTORS):
     if cfg.n_thres:
         acc = MVTUConfig(**{**cfg.__dict__, "n_thres": 0}).golden(x, w)
         lo, hi = int(acc.min()) - 2, int(acc.max()) + 2
-        t = np.sort(rng.integers(lo, hi + 1, (cfg.mh, cfg.n_thres)), axis=1)
+        t = np.sort(rng.integers(lo, hi + 1, cfg.thres_shape()), axis=-1)
     return x, w, t, acc
 
 
@@ -194,3 +194,51 @@ def test_mem_style_rule_and_validation():
 def test_verilog_mem_style_errors(bad, message):
     with pytest.raises(SimCompileError, match=message):
         lint("mvtu", sources("mvtu"), {"MW": 16, "MH": 16, "SIMD": 4, "PE": 4, **bad})
+
+
+# Border classes (a padded binary convolution's threshold sets): each output
+# pixel (r, c) of an OH x OW frame uses set row_class[r] * n_cc + col_class[c].
+BORDER_SETS = [
+    pytest.param(MVTUConfig(18, 8, simd=2, pe=4, row_class=(0, 1, 1, 2), col_class=(0, 1, 2)),
+                 id="xnor-18x8-4x3-3x3cls"),
+    pytest.param(MVTUConfig(9, 6, simd=9, pe=1, n_thres=2, row_class=(0, 1, 1, 1, 2),
+                            col_class=(0, 0)), id="xnor-9x6-5x2-rowsonly-t2"),
+    pytest.param(MVTUConfig(8, 4, simd=1, pe=4, row_class=(0,), col_class=(0, 1, 2, 3, 4, 4)),
+                 id="xnor-8x4-1x6-colsonly"),
+]
+
+
+@pytest.mark.parametrize("cfg", BORDER_SETS)
+def test_border_classes_match_golden(cfg):
+    rng = np.random.default_rng(5)
+    frames = 2
+    n = frames * len(cfg.row_class) * len(cfg.col_class)
+    x, w, t, _ = random_problem(cfg, rng, n=n)
+    lint("mvtu", sources("mvtu"), cfg.verilog_params())
+    want = cfg.golden(x, w, t)
+    # the golden model itself: vector v uses its pixel's set
+    acc = MVTUConfig(cfg.mw, cfg.mh, n_thres=0).golden(x, w)
+    cls = cfg.vector_classes(n)
+    hand = np.array([[(acc[v, m] >= t[cls[v], m]).sum() for m in range(cfg.mh)] for v in range(n)])
+    np.testing.assert_array_equal(want, hand)
+    assert len(set(cls.tolist())) == cfg.n_classes  # every set is used
+    results = run_patterns("mvtu", cfg.verilog_params(), cfg.pack_input(x), cfg.in_beat_width,
+                           cfg.out_beat_width, n * cfg.mh // cfg.pe, mem_files=cfg.mem_files(w, t))
+    for name, res in results.items():
+        np.testing.assert_array_equal(cfg.unpack_output(res.out_words), want, err_msg=name)
+    steady = steady_cycles(results["full"], cfg.mw // cfg.simd)
+    assert cfg.cycles_per_vector() <= steady <= cfg.cycles_per_vector() + 0.5
+
+
+def test_border_class_validation():
+    with pytest.raises(RTLParamError, match="both or neither"):
+        MVTUConfig(8, 4, row_class=(0, 1)).validate()
+    with pytest.raises(RTLParamError, match="0..n-1"):
+        MVTUConfig(8, 4, row_class=(0, 2), col_class=(0,)).validate()
+    with pytest.raises(RTLParamError, match="need thresholds"):
+        MVTUConfig(8, 4, n_thres=0, row_class=(0, 1), col_class=(0,)).validate()
+    with pytest.raises(RTLParamError, match=r"\(classes, MH, n_thres\)=\(2, 4, 1\)"):
+        MVTUConfig(8, 4, row_class=(0, 1), col_class=(0,)).hw_thresholds(np.zeros((4, 1)))
+    with pytest.raises(SimCompileError, match="border classes need thresholds"):
+        lint("mvtu", sources("mvtu"), {"MW": 8, "MH": 4, "SIMD": 8, "PE": 4, "N_THRES": 0,
+                                       "OH": 2, "OW": 1, "N_RC": 2, "N_CC": 1})
