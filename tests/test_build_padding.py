@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from build_flows.config import BuildConfig
-from build_flows.errors import UnsupportedLayerError
 from build_flows.flow import run_build
 from helpers import randomise_sd_parameters
 

@@ -83,7 +83,50 @@ def convert_to_hw(model: ModelWrapper) -> ModelWrapper:
               InferThresholdingLayer(), InferPool(), InferConvInpGen(), InferLabelSelectLayer(),
               RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(), InferDataLayouts()):
         model = model.transform(t)
-    return tidy_up(model)
+    return tidy_up(single_window_strides(model))
+
+
+def single_window_strides(model: ModelWrapper) -> ModelWrapper:
+    """A sliding window with one output row (or column) has no second window
+    for its stride to reach; FINN's RTL window refuses a stride larger than
+    the feature map (a 1x1 stride-2 conv on a 1x1 map), so such a stride
+    becomes ifm - kernel + 1, which gives the same single window."""
+    from qonnx.custom_op.registry import getCustomOp
+    for node in model.graph.node:
+        if node.op_type.startswith("ConvolutionInputGenerator"):
+            inst = getCustomOp(node)
+            stride = list(inst.get_nodeattr("Stride"))
+            ofm, ifm = list(inst.get_nodeattr("OFMDim")), list(inst.get_nodeattr("IFMDim"))
+            k = list(inst.get_nodeattr("ConvKernelDim"))
+            # one window: any stride > ifm - k gives it; the smallest such is ifm - k + 1
+            new = [ifm[a] - k[a] + 1 if ofm[a] == 1 and stride[a] > ifm[a] else stride[a]
+                   for a in range(2)]
+            if new != stride:
+                inst.set_nodeattr("Stride", new)
+    return drop_identity_windows(model)
+
+
+def drop_identity_windows(model: ModelWrapper) -> ModelWrapper:
+    """A 1x1 window of stride 1 without padding in front passes its stream
+    through unchanged: it is removed and its consumer reads the stream
+    (FINN's RTL generator fails on one over a 1x1 map, "math domain error")."""
+    from qonnx.custom_op.registry import getCustomOp
+    for node in list(model.graph.node):
+        if not node.op_type.startswith("ConvolutionInputGenerator"):
+            continue
+        inst = getCustomOp(node)
+        prod = model.find_producer(node.input[0])
+        if (list(inst.get_nodeattr("ConvKernelDim")) == [1, 1]
+                and list(inst.get_nodeattr("Stride")) == [1, 1]
+                and not inst.get_nodeattr("depthwise")
+                and list(inst.get_nodeattr("IFMDim")) == list(inst.get_nodeattr("OFMDim"))
+                and (prod is None or prod.op_type != "FMPadding")):
+            for consumer in model.find_consumers(node.output[0]) or []:
+                for i, t in enumerate(consumer.input):
+                    if t == node.output[0]:
+                        consumer.input[i] = node.input[0]
+            model.graph.node.remove(node)
+    return model
 
 
 def partition_dataflow(model: ModelWrapper, out_dir: Path) -> tuple[ModelWrapper, str]:

@@ -35,6 +35,10 @@ def kind_of(node) -> OpKind:
 
 
 def unsupported_message(node) -> str:
+    if node.op_type in ("MaxPool", "MaxPoolNHWC"):
+        return (f"unsupported layer {describe(node)}: a max-pool FINN's InferPool leaves as it is "
+                "(its stride is larger than its kernel, or its input is not integer); use a "
+                "stride <= kernel (any kernel, stride and padding with stride <= kernel build)")
     hint = ("a float or non-binary activation that FINN could not turn into thresholds"
             if node.op_type in ("MultiThreshold", "Thresholding", "Mul", "Add")
             else "no streaming hardware exists for it")

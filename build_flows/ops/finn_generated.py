@@ -61,15 +61,26 @@ class SlidingWindow(OpKind):
     fold_attrs = {"ConvolutionInputGenerator": ("SIMD",)}
 
     def absorbed(self, model, node):
+        from build_flows.ops.maxpool import absorbs_window
         nxt = model.find_consumer(node.output[0])
-        return nxt is not None and nxt.op_type == "Pool"
+        return nxt is not None and nxt.op_type == "Pool" and absorbs_window(model, nxt)
 
     def check(self, model, node, index, count):
-        if not self.absorbed(model, node) and getCustomOp(node).get_nodeattr("depthwise"):
-            raise UnsupportedLayerError(f"layer {node.name}: depthwise window without a Pool")
+        nxt = model.find_consumer(node.output[0])
+        if getCustomOp(node).get_nodeattr("depthwise") and (nxt is None or nxt.op_type != "Pool"):
+            raise UnsupportedLayerError(
+                f"layer {node.name}: a depthwise convolution ({nxt.name if nxt is not None else 'none'} "
+                "after this window) is not supported; only max-pools use a depthwise window")
 
     def stage(self, model, node, ctx):
-        return generated_stage(model, node, ctx, self.name, lambda inst: int(inst.get_exp_cycles()))
+        st = generated_stage(model, node, ctx, self.name, lambda inst: int(inst.get_exp_cycles()))
+        inst = getCustomOp(node)
+        if inst.get_nodeattr("depthwise"):
+            # beats in (C/SIMD, KH*KW, SIMD) order per pixel, FINN's tensor in (KH*KW, C)
+            kh, kw = inst.get_nodeattr("ConvKernelDim")
+            c, simd = inst.get_nodeattr("IFMChannels"), inst.get_nodeattr("SIMD")
+            st.outputs[0].reorder = ((kh * kw, c // simd, simd), (1, 0, 2))
+        return st
 
     def execute(self, model, node, x):
         from build_flows.sim.executor import im2col

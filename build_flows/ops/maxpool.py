@@ -1,9 +1,17 @@
-"""Max-pool: FINN's depthwise sliding window + Pool pair -> hw/maxpool_bin.sv,
-a streaming K x K / stride K binary max-pool (bipolar max = OR) over NHWC bits,
-SIMD channels per beat (FINN: the Pool's PE).
+"""Max-pool: FINN's depthwise sliding window + Pool pair, binary (bipolar max = OR).
 
-Folding rule: raise PE until the pool meets the target; PE divides the
-channels. Cycles per frame: one input beat per cycle, H * W * C / PE.
+- Square kernel = stride, no padding: hw/maxpool_bin.sv takes the NHWC bits
+  directly and replaces the window (the pair is one stage); cycles per frame
+  H * W * C / PE.
+- Any other kernel, stride or padding (3x3/2, 2x2/1, non-square, padded):
+  FINN's RTL sliding window (depthwise) stays, and hw/window_or.sv ORs each
+  window's K2 = KH*KW beats (the window streams, per output pixel and group of
+  SIMD channels, the K2 positions one after another); cycles per frame: the
+  window's OH * OW * C/PE * K2 beats. The padding in front pads bit 0 (= -1),
+  the bipolar minimum, which is what a max-pool's padding means.
+
+SIMD channels per beat = the Pool's PE. Folding rule: raise PE until the pool
+meets the target; PE divides the channels.
 """
 
 from __future__ import annotations
@@ -67,6 +75,69 @@ class MaxPoolConfig:
 
 
 
+@dataclass
+class WindowOrConfig:
+    """hw/window_or.sv: the OR of each window of a depthwise sliding window."""
+
+    oh: int
+    ow: int
+    c: int
+    simd: int
+    k2: int  # window positions, KH * KW
+
+    def validate(self) -> "WindowOrConfig":
+        check_positive("window_or", OH=self.oh, OW=self.ow, C=self.c, SIMD=self.simd, K2=self.k2)
+        check_divides("window_or", "SIMD", self.simd, "C", self.c)
+        return self
+
+    def verilog_params(self) -> dict:
+        self.validate()
+        return {"SIMD": self.simd, "K2": self.k2}
+
+    def stream_order(self, x: np.ndarray) -> np.ndarray:
+        """FINN's tensor (N, OH, OW, K2 * C) -> the depthwise window's beat order
+        (N, OH, OW, C/SIMD, K2, SIMD)."""
+        x = np.asarray(x).reshape(-1, self.oh, self.ow, self.k2, self.c // self.simd, self.simd)
+        return x.transpose(0, 1, 2, 4, 3, 5)
+
+    def pack_input(self, x: np.ndarray) -> list[int]:
+        return pack_lanes(self.stream_order(x), 1, self.simd)
+
+    def unpack_output(self, words: list[int]) -> np.ndarray:
+        return unpack_lanes(words, 1, self.simd).reshape(-1, self.oh, self.ow, self.c)
+
+    def in_words_per_image(self) -> int:
+        return self.oh * self.ow * self.k2 * self.c // self.simd
+
+    def out_words_per_image(self) -> int:
+        return self.oh * self.ow * self.c // self.simd
+
+    def golden(self, x: np.ndarray) -> np.ndarray:
+        """(N, OH, OW, K2 * C) in FINN's order (positions outer) -> (N, OH, OW, C)."""
+        return np.asarray(x).reshape(-1, self.oh, self.ow, self.k2, self.c).max(axis=3)
+
+
+def absorbs_window(model, node) -> bool:
+    """True if the Pool's stage replaces its sliding window (maxpool_bin):
+    square kernel = stride and no padding in front."""
+    swg = producer_swg(model, node)
+    if swg is None:
+        return False
+    inst = getCustomOp(swg)
+    k, s = list(inst.get_nodeattr("ConvKernelDim")), list(inst.get_nodeattr("Stride"))
+    before = model.find_producer(swg.input[0])
+    padded = before is not None and before.op_type == "FMPadding"
+    return k[0] == k[1] and k == s and list(inst.get_nodeattr("Dilation")) == [1, 1] and not padded
+
+
+def window_or_config(model, node) -> WindowOrConfig:
+    swg, pool = getCustomOp(producer_swg(model, node)), getCustomOp(node)
+    oh, ow = swg.get_nodeattr("OFMDim")
+    kh, kw = swg.get_nodeattr("ConvKernelDim")
+    return WindowOrConfig(oh=oh, ow=ow, c=swg.get_nodeattr("IFMChannels"),
+                          simd=pool.get_nodeattr("PE"), k2=kh * kw)
+
+
 def maxpool_config(model, node) -> MaxPoolConfig:
     """The maxpool_bin configuration of a Pool node and its window (not validated)."""
     swg, pool = getCustomOp(producer_swg(model, node)), getCustomOp(node)
@@ -88,12 +159,15 @@ class MaxPool(OpKind):
         swg, pool = getCustomOp(swg_node), getCustomOp(node)
         k, s = list(swg.get_nodeattr("ConvKernelDim")), list(swg.get_nodeattr("Stride"))
         dt = pool.get_input_datatype()
-        if pool.get_nodeattr("Function") != "MaxPool" or k[0] != k[1] or k != s or dt.bitwidth() != 1:
+        if pool.get_nodeattr("Function") != "MaxPool" or dt.bitwidth() != 1:
             raise UnsupportedLayerError(
-                f"layer {node.name} (Pool {pool.get_nodeattr('Function')}, kernel {k}, stride {s}, "
-                f"{dt.name}): only binary max-pool with square kernel = stride is supported")
+                f"layer {node.name} ({pool.get_nodeattr('Function')} over {dt.name} values, "
+                f"kernel {k}, stride {s}): only max-pools of binary activations are supported "
+                "(a pool of multi-bit values, or an average pool, has no hardware here)")
 
     def cycles(self, model, node):
+        if not absorbs_window(model, node):
+            return window_or_config(model, node).in_words_per_image()
         return maxpool_config(model, node).in_words_per_image()
 
     def sync(self, model, node):
@@ -101,6 +175,12 @@ class MaxPool(OpKind):
 
     def stage(self, model, node, ctx: MapContext):
         self.check(model, node, 0, 1)
+        if not absorbs_window(model, node):
+            cfg = window_or_config(model, node).validate()
+            return stream_stage(node.name, self.name, "window_or", cfg.verilog_params(),
+                                [HW_DIR / "window_or.sv", HW_DIR / "axis_skid.sv"], cfg.simd,
+                                cfg.simd, in_tensor=node.input[0], out_tensor=node.output[0],
+                                simd=cfg.simd, expected_cycles=self.cycles(model, node))
         cfg = maxpool_config(model, node).validate()
         return stream_stage(node.name, self.name, "maxpool_bin", cfg.verilog_params(),
                             [HW_DIR / "maxpool_bin.sv", HW_DIR / "axis_skid.sv"], cfg.simd, cfg.simd,
@@ -118,6 +198,8 @@ class MaxPool(OpKind):
     def finn_estimate(self, model, stage, part):
         node = model.get_node_from_name(stage.name)
         res = finn_hls_estimate(node, part)
+        if not absorbs_window(model, node):
+            return res  # the window is a stage of its own
         swg = finn_inst(producer_swg(model, node), "rtl")  # the window is part of this stage
         res["LUT"] += int(swg.lut_estimation(part))
         res["BRAM36"] = round(res["BRAM36"] + swg.bram_estimation(part) / 2, 1)

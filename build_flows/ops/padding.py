@@ -8,8 +8,9 @@ model (QONNX Conv with pads) pads its {-1, +1} activations with 0.0, which no
 bit encodes: FINN's own graph therefore differs from the model at every
 border. The XNOR MVAU after the window corrects it: one threshold set per
 pattern of padded kernel positions (ops/mvau.py, border(); hw/mvtu.sv's
-border classes), so hardware equals the model. Binary padding in front of
-anything else (a pool, a multi-bit layer) is refused by name.
+border classes), so hardware equals the model. In front of a max-pool's
+window bit 0 (-1, the bipolar minimum) is the max-pool's own padding. Binary
+padding in front of anything else is refused by name.
 
 Folding: SIMD = the channels (FINN's default from InferConvInpGen), so the
 unit is never the bottleneck; a width converter adapts it to the sliding
@@ -37,8 +38,11 @@ def _window_consumer(model, node):
 
 def _feeds_binary_conv(model, node) -> bool:
     """True if the padding streams into a window of an XNOR MVAU, which
-    corrects the border (ops/mvau.py, border())."""
+    corrects the border (ops/mvau.py, border()), or of a max-pool, for which
+    bit 0 (-1, the bipolar minimum) is the right padding."""
     nxt = _window_consumer(model, node)
+    if nxt is not None and nxt.op_type == "Pool":
+        return getCustomOp(nxt).get_nodeattr("Function") == "MaxPool"
     return (nxt is not None and nxt.op_type == "MVAU"
             and getCustomOp(nxt).get_nodeattr("binaryXnorMode") == 1)
 
@@ -55,8 +59,8 @@ class Padding(OpKind):
             raise UnsupportedLayerError(
                 f"layer {describe(node)} pads binary activations for "
                 f"{describe(nxt) if nxt is not None else 'no convolution'}: padding of binary "
-                "activations is supported in front of a binary convolution (XNOR) only, not of a "
-                "pool or a multi-bit layer; use padding=0 there")
+                "activations is supported in front of a binary convolution (XNOR) or a max-pool, not "
+                "of a multi-bit layer; use padding=0 there")
         if inst.get_nodeattr("NumChannels") % inst.get_nodeattr("SIMD"):
             raise UnsupportedLayerError(f"layer {describe(node)}: SIMD does not divide its channels")
 

@@ -34,6 +34,9 @@ class Port:
     tensor: str = ""  # HW-graph tensor it carries (golden data for localisation)
     padded: int = 0  # physical port width (FINN pads to bytes); 0 = width
     signed: bool = False  # elements are two's complement (e.g. accumulators of integer input)
+    # beat order != the tensor's: (shape, axes) such that a pixel's elements in
+    # tensor order, reshaped to shape and transposed by axes, are in beat order
+    reorder: tuple | None = None
 
     def __post_init__(self):
         self.padded = self.padded or self.width

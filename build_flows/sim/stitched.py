@@ -28,6 +28,15 @@ class StitchedRun:
     stalls: dict[int, int] = field(default_factory=dict)  # edge index -> back-pressure cycles
 
 
+def drain_cycles(graph: StageGraph) -> int:
+    """Cycles to run on after the last output word when links are recorded:
+    a stage may still owe words of the last frame that no output waits for
+    (a pool drops a leftover row, and its producer still sends it), so the
+    recorded links are complete only after every stage has had a frame's
+    worth of its cycles again, with room for the throttles' stalls."""
+    return 64 + 4 * sum(st.expected_cycles for st in graph.layers())
+
+
 def run_design(graph: StageGraph, rtl: RtlDir, frames: np.ndarray, stall_prob: float = 0.0,
                seed: int = 0, probes: Probes | None = None, timeout_cycles: int = 200_000,
                trace: Path | None = None, threads: int = 1,
@@ -50,7 +59,8 @@ def run_design(graph: StageGraph, rtl: RtlDir, frames: np.ndarray, stall_prob: f
                    out_stall_prob=stall_prob, seed=seed,
                    timeout_cycles=timeout_cycles, mem_files=rtl.mem_texts(), trace=trace,
                    threads=threads, collect=collect,
-                   plusargs=(f"+link_frames={link_frames}",) if probes.link_words else ())
+                   plusargs=(f"+link_frames={link_frames}", f"+drain={drain_cycles(graph)}")
+                   if probes.link_words else ())
     outputs = unpack_stream(res.out_words[:n_words], out_w, out_bits, n, graph.src_port(dst).signed)
     run = StitchedRun(outputs, res.out_cycles, res.in_cycles, res.total_cycles,
                       extra_words=max(0, len(res.out_words) - n_words))

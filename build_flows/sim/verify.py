@@ -151,7 +151,11 @@ def compare_links(graph: StageGraph, run: StitchedRun, name: str, ref: dict[str,
     for e in link_order(graph):
         i = graph.edges.index(e)
         port = graph.src_port(e)
-        want = ref[port.tensor][:layer_frames].reshape(-1)
+        want = ref[port.tensor][:layer_frames]
+        if port.reorder is not None:  # the tensor in the stream's beat order
+            shape, axes = port.reorder
+            want = want.reshape(-1, *shape).transpose(0, *(a + 1 for a in axes))
+        want = want.reshape(-1)
         words = run.links.get(i, [])
         got = unpack_stream(words, port.width, port.elem_bits, 1, port.signed).reshape(-1)
         bad = np.flatnonzero(got[: want.size] != want[: got.size])

@@ -11,6 +11,7 @@ PATTERNS = [("full", 0.0, 0.0), ("gaps", 0.4, 0.0), ("stall", 0.0, 0.4), ("both"
 SOURCES = {
     "mvtu": ["mvtu.sv", "axis_skid.sv"],
     "maxpool_bin": ["maxpool_bin.sv", "axis_skid.sv"],
+    "window_or": ["window_or.sv", "axis_skid.sv"],
     "label_select": ["label_select.sv"],
     "axis_fifo": ["axis_fifo.sv"],
     "axis_skid": ["axis_skid.sv"],
