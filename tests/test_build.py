@@ -508,3 +508,22 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_an_unmet_target_fps_names_the_layer_that_caps_it(digits_ckpt, tmp_path, capsys):
+    """digits_cnv's first conv has 1 input channel: SIMD <= 1, so 10^7 FPS is
+    out of reach and the build says which layer caps it and why."""
+    cfg = BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, dataset="random", verify_images=2,
+                      target_fps=1e7, out=tmp_path / "b", yosys=False)
+    state = run_build(cfg, to_step="to_hw")
+    out = capsys.readouterr().out
+    cap = state.fold_cap
+    assert cap["layer"] == "MVAU_0" and cap["target_fps"] == 1e7 and cap["cycles"] > 10
+    assert (f"note: the target of 10,000,000 FPS is not met: layer MVAU_0 needs {cap['cycles']:,} "
+            "cycles a frame") in out
+    assert "capped at its 1 input channel(s)" in out
+    # a reachable target gives no note
+    state = run_build(BuildConfig(board="pynq-z2", checkpoint=digits_ckpt, dataset="random",
+                                  verify_images=2, target_fps=1000, out=tmp_path / "c",
+                                  yosys=False), to_step="to_hw")
+    assert state.fold_cap == {} and "is not met" not in capsys.readouterr().out

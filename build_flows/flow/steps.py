@@ -152,6 +152,13 @@ def step_to_hw(state: BuildState, cfg: BuildConfig) -> BuildState:
         cycles = max(1, int(cfg.clock_mhz * 1e6 / fps))
         model = folding.fold_for_target(model, cycles)
         source = f"for {fps:g} FPS at {cfg.clock_mhz:g} MHz ({cycles} cycles/frame)"
+        cap = folding.throughput_cap(model, cycles)
+        state.fold_cap = dict(cap, target_fps=fps) if cap else {}
+        if cap:
+            best = cfg.clock_mhz * 1e6 / cap["cycles"]
+            say(f"[to-hw] note: the target of {fps:,.0f} FPS is not met: layer {cap['layer']} needs "
+                f"{cap['cycles']:,} cycles a frame at its fastest folding ({cap['why']}), so the "
+                f"design reaches at most {best:,.0f} FPS at {cfg.clock_mhz:g} MHz")
     folding.check_folding(model)
     (cfg.out / "folding_config.json").write_text(json.dumps(folding.folding_dict(model), indent=2) + "\n")
     model.save(str(cfg.out / "model_hw.onnx"))

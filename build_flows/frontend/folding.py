@@ -42,6 +42,19 @@ def fold_for_target(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
     return model
 
 
+def throughput_cap(model: ModelWrapper, target_cycles: int) -> dict | None:
+    """None if every layer meets target_cycles per frame; else the layer
+    that caps the throughput (the one with the most cycles), its cycles and
+    why it cannot go faster."""
+    cycles = {n.name: kind_of(n).cycles(model, n) for n in model.graph.node}
+    name = max(cycles, key=cycles.get)
+    if cycles[name] <= target_cycles:
+        return None
+    node = model.get_node_from_name(name)
+    return {"target_cycles": target_cycles, "layer": name, "cycles": cycles[name],
+            "why": kind_of(node).cap_reason(model, node)}
+
+
 def apply_folding_json(model: ModelWrapper, path: Path, notes: list | None = None) -> ModelWrapper:
     """Set PE/SIMD from a FINN-format folding JSON; unknown layer names or
     attributes, implementation attributes with values our hardware does not

@@ -147,6 +147,11 @@ class OpKind:
         """Analytic cycles per frame."""
         return 0
 
+    def cap_reason(self, model: ModelWrapper, node) -> str:
+        """Why the node cannot go faster than its folding allows (for the
+        note of a target FPS that is not met)."""
+        return "its fastest folding"
+
     def stage(self, model: ModelWrapper, node, ctx: MapContext) -> Stage:
         raise NotImplementedError(self.name)
 

@@ -429,6 +429,18 @@ class MVAU(OpKind):
         if not first_meeting(node, "SIMD", divisors(simd_max), meets):
             first_meeting(node, "PE", divisors(inst.get_nodeattr("MH")), meets)
 
+    def cap_reason(self, model, node):
+        inst = getCustomOp(node)
+        swg = producer_swg(model, node)
+        ch = getCustomOp(swg).get_nodeattr("IFMChannels") if swg is not None else None
+        if ch is not None and ch < inst.get_nodeattr("MW"):
+            return (f"PE={inst.get_nodeattr('PE')} of MH={inst.get_nodeattr('MH')} and SIMD="
+                    f"{inst.get_nodeattr('SIMD')}: a convolution's SIMD is capped at its {ch} input "
+                    "channel(s), since the sliding window streams one pixel's channels per beat "
+                    "(FINN's parallel window, which lifts the cap, is not built yet)")
+        return (f"PE={inst.get_nodeattr('PE')} of MH={inst.get_nodeattr('MH')}, SIMD="
+                f"{inst.get_nodeattr('SIMD')} of MW={inst.get_nodeattr('MW')}")
+
     def sync(self, model, node):
         swg = producer_swg(model, node)  # the window streams SIMD channels per beat
         if swg is not None:

@@ -39,6 +39,7 @@ def report_dict(state, cfg) -> dict:
         "board_resources": {"LUT": b.LUT, "FF": b.FF, "BRAM36": b.BRAM36, "DSP": b.DSP},
         "sim": state.sim,
         "accuracy": state.accuracy or None,
+        "target_not_met": getattr(state, "fold_cap", None) or None,  # absent in older saved states
         "layers": layers,
         "fifos": fifos,
         "step_seconds": state.timings,
