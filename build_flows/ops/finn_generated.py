@@ -16,7 +16,7 @@ from onnx import helper
 from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.errors import UnsupportedLayerError
-from build_flows.ops.base import MapContext, OpKind, finn_inst
+from build_flows.ops.base import MapContext, OpKind, describe, finn_inst
 from build_flows.rtl.graph import Stage, StageGraph, stream_stage
 
 
@@ -66,6 +66,19 @@ class SlidingWindow(OpKind):
         return nxt is not None and nxt.op_type == "Pool" and absorbs_window(model, nxt)
 
     def check(self, model, node, index, count):
+        inst = getCustomOp(node)
+        # FINN's RTL window for 1x1 kernels (its "parallel" style) fails to generate
+        # ("math domain error") or streams wrong pixels (a fuzzer find) when a
+        # strided 1x1 window leaves one output row or column
+        if (list(inst.get_nodeattr("ConvKernelDim")) == [1, 1]
+                and list(inst.get_nodeattr("Stride")) != [1, 1]
+                and 1 in list(inst.get_nodeattr("OFMDim"))):
+            h, w = inst.get_nodeattr("IFMDim")
+            oh, ow = inst.get_nodeattr("OFMDim")
+            raise UnsupportedLayerError(
+                f"layer {describe(node)}: a strided 1x1 convolution that leaves {oh}x{ow} output "
+                f"pixels of its {h}x{w} feature map (one row or column): FINN's RTL sliding window "
+                "cannot generate it; use stride 1 there")
         nxt = model.find_consumer(node.output[0])
         if getCustomOp(node).get_nodeattr("depthwise") and (nxt is None or nxt.op_type != "Pool"):
             raise UnsupportedLayerError(
