@@ -54,3 +54,24 @@ def test_fuzz_run(tmp_path):
     records = [fuzz.run_one(fuzz.draw(s), tmp_path / f"n{s}") for s in range(100, 112)]
     bugs = [r for r in records if r["outcome"] == "bug"]
     assert not bugs, bugs
+
+
+def test_reduced_vgg_small_builds_and_verifies(tmp_path):
+    """The registry's vgg_small (1/8 width, 16x16, W1A1 last layer): padded
+    binary convs and its conv -> pool -> BN -> sign order, where the XNOR
+    affine and the thresholds move past the pools (frontend/streamline.py)."""
+    import torch
+    from build_flows.config import BuildConfig
+    from build_flows.flow import run_build
+    from helpers import randomise_sd_parameters
+    from quant_models import get_model
+    from quant_models.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    model = randomise_sd_parameters(get_model("vgg_small", width=0.125, last_bits=1, image_size=16))
+    save_checkpoint(tmp_path / "v.pt", model)
+    state = run_build(BuildConfig(board="pynq-z2", checkpoint=tmp_path / "v.pt", dataset="random",
+                                  verify_images=2, out=tmp_path / "b", yosys=False))
+    assert state.sim["mismatches"] == 0 and state.sim["differences"] == []
+    ops = [st.op for st in state.graph.layers()]
+    assert ops.count("FMPadding") == 6 and ops.count("MaxPool") == 3
+    assert state.sim["cycles_per_frame"] <= state.sim["expected_cycles_per_frame"]

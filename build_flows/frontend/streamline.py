@@ -73,6 +73,65 @@ class RoundThresholdsKeepingBorders(Transformation):
         return model, False
 
 
+class MoveScalarAffinePastMaxPoolNHWC(Transformation):
+    """x -> Mul(c) -> Add(b) -> MaxPoolNHWC becomes x -> MaxPoolNHWC -> Mul(c)
+    -> Add(b) for scalars c > 0 and b: max(c x + b) = c max(x) + b. The XNOR
+    conversion leaves such a pair (dot = 2 popcount - MW) in front of a pool
+    that comes before BN (VGG-Small's conv -> pool -> BN order); moved past the
+    pool, the pair folds into the thresholds like the BN after it."""
+
+    def apply(self, model: ModelWrapper):
+        for pool in list(model.graph.node):
+            if pool.op_type != "MaxPoolNHWC":
+                continue
+            add = model.find_producer(pool.input[0])
+            mul = model.find_producer(add.input[0]) if add is not None and add.op_type == "Add" else None
+            if mul is None or mul.op_type != "Mul" or model.is_fork_node(mul) or model.is_fork_node(add):
+                continue
+            c, b = model.get_initializer(mul.input[1]), model.get_initializer(add.input[1])
+            if c is None or b is None or c.size != 1 or b.size != 1 or float(c.reshape(-1)[0]) <= 0:
+                continue
+            x, y = mul.input[0], pool.output[0]
+            pooled, scaled = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+            pool.input[0], pool.output[0] = x, pooled
+            mul.input[0], mul.output[0] = pooled, scaled
+            add.input[0], add.output[0] = scaled, y
+            for t in (pooled, scaled):
+                model.set_tensor_shape(t, model.get_tensor_shape(y))
+            model.set_tensor_datatype(pooled, model.get_tensor_datatype(x))
+            return model.transform(SortGraph()), True
+        return model, False
+
+
+class MoveMaxPoolNHWCPastMultiThreshold(Transformation):
+    """x -> MaxPoolNHWC -> MultiThreshold becomes x -> MultiThreshold ->
+    MaxPoolNHWC: a MultiThreshold with out_scale >= 0 is non-decreasing per
+    channel, so it commutes with a max. Then the thresholds fold into the
+    XNOR layer before them and the pool is a binary one (FINN's own pass of
+    this kind handles the NCHW MaxPool only)."""
+
+    def apply(self, model: ModelWrapper):
+        from qonnx.custom_op.registry import getCustomOp
+        for pool in list(model.graph.node):
+            if pool.op_type != "MaxPoolNHWC" or model.is_fork_node(pool):
+                continue
+            mt = model.find_consumer(pool.output[0])
+            if mt is None or mt.op_type != "MultiThreshold":
+                continue
+            inst = getCustomOp(mt)
+            pads = [a for a in pool.attribute if a.name == "pads"]
+            if inst.get_nodeattr("out_scale") < 0 or (pads and any(pads[0].ints)):
+                continue
+            x, y = pool.input[0], mt.output[0]
+            binary = model.make_new_valueinfo_name()
+            mt.input[0], mt.output[0] = x, binary
+            pool.input[0], pool.output[0] = binary, y
+            model.set_tensor_shape(binary, model.get_tensor_shape(x))
+            model.set_tensor_datatype(binary, model.get_tensor_datatype(y))
+            return model.transform(SortGraph()), True
+        return model, False
+
+
 # (pass, one-line why), in order; the build flow reuses this list.
 STREAMLINE_PASSES = [
     (ConvertQONNXtoFINN, "Quant/BipolarQuant -> MultiThreshold, quantised weights -> integer initializers"),
@@ -85,7 +144,9 @@ STREAMLINE_PASSES = [
     (MakeMaxPoolNHWC, "again: a pool right after a threshold is NHWC only now"),
     (absorb.AbsorbConsecutiveTransposes, "drop transpose pairs"),
     (ConvertBipolarMatMulToXnorPopcount, "bipolar x bipolar MatMul -> XnorPopcountMatMul"),
+    (MoveScalarAffinePastMaxPoolNHWC, "the XNOR affine past a pool that comes before BN"),
     (Streamline, "fold the XNOR conversion's affine into thresholds"),
+    (MoveMaxPoolNHWCPastMultiThreshold, "a pool before BN + sign: thresholds first, then a binary pool"),
     (RoundThresholdsKeepingBorders, "integer thresholds within the input's range (not after a "
                                     "padded binary conv: half-integer accumulators at its border)"),
 ]
