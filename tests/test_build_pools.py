@@ -75,3 +75,27 @@ def test_reduced_vgg_small_builds_and_verifies(tmp_path):
     ops = [st.op for st in state.graph.layers()]
     assert ops.count("FMPadding") == 6 and ops.count("MaxPool") == 3
     assert state.sim["cycles_per_frame"] <= state.sim["expected_cycles_per_frame"]
+
+
+def test_negative_bn_scale_after_a_pool_is_refused_in_words(tmp_path):
+    """conv -> pool -> BN with a negative scale: max and a negative scale do
+    not commute, so the build names the BN, the pool and the channel."""
+    import torch
+    from build_flows.config import BuildConfig
+    from build_flows.errors import NonBinaryActivationError
+    from build_flows.flow import run_build
+    from helpers import randomise_sd_parameters
+    from quant_models import get_model
+    from quant_models.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    model = randomise_sd_parameters(get_model("vgg_small", width=0.125, last_bits=1, image_size=16))
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        bns[1].weight[3] = -1.0  # the BN after the first pool, channel 3
+    save_checkpoint(tmp_path / "v.pt", model)
+    cfg = BuildConfig(board="pynq-z2", checkpoint=tmp_path / "v.pt", dataset="random",
+                      verify_images=2, out=tmp_path / "b", yosys=False)
+    with pytest.raises(NonBinaryActivationError,
+                       match=r"a BatchNorm with a negative scale after the max-pool MaxPoolNHWC_0 "
+                             r"\(conv -> pool -> BN order\), in channel\(s\) \[3\]"):
+        run_build(cfg, to_step="streamline")

@@ -7,6 +7,8 @@ is already inside the bipolar weights.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
 import finn.transformation.streamline.absorb as absorb
 from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
@@ -172,6 +174,27 @@ BETWEEN_BINARY_LAYERS = {
 }
 
 
+def _what_is_left(model: ModelWrapper, node) -> str:
+    """The leftover node in a user's words."""
+    prod = model.find_producer(node.input[0])
+    while prod is not None and prod.op_type in ("Transpose", "Reshape"):
+        prod = model.find_producer(prod.input[0])
+    if node.op_type in ("Mul", "Add") and prod is not None and prod.op_type.startswith("MaxPool"):
+        v = model.get_initializer(node.input[1])
+        neg = [] if v is None else [int(i) for i in np.flatnonzero(np.asarray(v).reshape(-1) < 0)]
+        if node.op_type == "Mul" and neg:
+            return (f"a BatchNorm with a negative scale after the max-pool {prod.name} (conv -> pool "
+                    f"-> BN order), in channel(s) {neg[:8]}{' ...' if len(neg) > 8 else ''}: a max "
+                    "does not commute with a negative scale (it would need a min-pool there); "
+                    "put BN before the pool (conv -> BN -> sign -> pool) or keep BN scales positive")
+        return (f"a scale or bias after the max-pool {prod.name} that could not be folded into "
+                "the thresholds")
+    if node.op_type in ("Mul", "Add"):
+        return ("a scale or bias that could not be folded into thresholds: a multi-bit activation, "
+                "or an operation between layers that is neither BN nor a sign")
+    return f"only {sorted(BETWEEN_BINARY_LAYERS)} may remain between binary layers after streamlining"
+
+
 def check_binary_structure(model: ModelWrapper) -> None:
     """Raise StructureError unless every node between the first and the last
     MatMul-like node is a threshold, an XNOR-popcount product, a pool or a reshape
@@ -183,10 +206,8 @@ def check_binary_structure(model: ModelWrapper) -> None:
     first, last = products[0], products[-1]
     for node in model.graph.node[first + 1:last]:
         if node.op_type not in BETWEEN_BINARY_LAYERS:
-            raise StructureError(
-                f"node {node.name} ({node.op_type}) between binary layers: only "
-                f"{sorted(BETWEEN_BINARY_LAYERS)} may remain after streamlining"
-            )
+            raise StructureError(f"node {node.name} ({node.op_type}) between binary layers: "
+                                 f"{_what_is_left(model, node)}")
     inner = [model.graph.node[i] for i in products[1:-1]]
     for node in inner:
         if node.op_type != "XnorPopcountMatMul":
