@@ -83,7 +83,7 @@ def convert_to_hw(model: ModelWrapper) -> ModelWrapper:
               InferThresholdingLayer(), InferPool(), InferConvInpGen(), InferLabelSelectLayer(),
               RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(), InferDataLayouts()):
         model = model.transform(t)
-    return tidy_up(single_window_strides(model))
+    return tidy_up(drop_identity_windows(single_window_strides(model)))
 
 
 def single_window_strides(model: ModelWrapper) -> ModelWrapper:
@@ -103,7 +103,7 @@ def single_window_strides(model: ModelWrapper) -> ModelWrapper:
                    for a in range(2)]
             if new != stride:
                 inst.set_nodeattr("Stride", new)
-    return drop_identity_windows(model)
+    return model
 
 
 def drop_identity_windows(model: ModelWrapper) -> ModelWrapper:

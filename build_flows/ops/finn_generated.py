@@ -80,7 +80,7 @@ class SlidingWindow(OpKind):
                 f"pixels of its {h}x{w} feature map (one row or column): FINN's RTL sliding window "
                 "cannot generate it; use stride 1 there")
         nxt = model.find_consumer(node.output[0])
-        if getCustomOp(node).get_nodeattr("depthwise") and (nxt is None or nxt.op_type != "Pool"):
+        if inst.get_nodeattr("depthwise") and (nxt is None or nxt.op_type != "Pool"):
             raise UnsupportedLayerError(
                 f"layer {node.name}: a depthwise convolution ({nxt.name if nxt is not None else 'none'} "
                 "after this window) is not supported; only max-pools use a depthwise window")

@@ -36,10 +36,10 @@ def _window_consumer(model, node):
     return nxt
 
 
-def _feeds_binary_conv(model, node) -> bool:
-    """True if the padding streams into a window of an XNOR MVAU, which
-    corrects the border (ops/mvau.py, border()), or of a max-pool, for which
-    bit 0 (-1, the bipolar minimum) is the right padding."""
+def _binary_padding_is_exact(model, node) -> bool:
+    """True if padding with bit 0 gives the model's result: the window feeds
+    an XNOR MVAU, which corrects the border (ops/mvau.py, border()), or a
+    max-pool, for which bit 0 (-1, the bipolar minimum) is the right padding."""
     nxt = _window_consumer(model, node)
     if nxt is not None and nxt.op_type == "Pool":
         return getCustomOp(nxt).get_nodeattr("Function") == "MaxPool"
@@ -54,7 +54,7 @@ class Padding(OpKind):
 
     def check(self, model, node, index, count):
         inst = getCustomOp(node)
-        if inst.get_input_datatype().bitwidth() == 1 and not _feeds_binary_conv(model, node):
+        if inst.get_input_datatype().bitwidth() == 1 and not _binary_padding_is_exact(model, node):
             nxt = _window_consumer(model, node)
             raise UnsupportedLayerError(
                 f"layer {describe(node)} pads binary activations for "
