@@ -11,7 +11,8 @@ Each network (seed = --seed + index) draws: an input of 1-3 channels, 5-14 x
 1-5, padding 0-2, stride 1-2, 1-17 output channels (odd and prime counts
 included), each with BatchNorm (random statistics and affine, negative scales
 included) or without it and with a random float bias, and optionally a
-max-pool (kernel 2-3, stride 1-3, padding 0 or kernel // 2) after it; 0-2 hidden FC layers; a first layer of 1-8-bit weights; then the
+max-pool (kernel 2-3, stride 1-3, padding 0 or kernel // 2) after it; in a quarter of
+the networks a global average pool after the last convolution; 0-2 hidden FC layers; a first layer of 1-8-bit weights; then the
 binary classifier. It is exported through Brevitas to QONNX, built with
 `--onnx` at a random valid folding (a random divisor for every PE and SIMD,
 written as a FINN folding JSON), and verified on 3 random frames.
@@ -68,6 +69,7 @@ class NetSpec:
     convs: list[ConvSpec] = field(default_factory=list)
     fcs: list[int] = field(default_factory=list)
     classes: int = 10
+    gap: bool = False  # a global average pool after the convolutions (a ResNet-style head)
 
     def text(self) -> str:
         parts = [f"{self.in_channels}x{self.height}x{self.width} u{self.in_bits} w{self.first_bits}"]
@@ -75,7 +77,7 @@ class NetSpec:
             s = f"c{c.out}k{c.kernel}p{c.padding}s{c.stride}{'' if c.bn else '-nobn'}"
             parts.append(s + (f"+pool{c.pool[0]}/{c.pool[1]}" + (f"p{c.pool[2]}" if c.pool[2] else "")
                               if c.pool else ""))
-        parts += [f"fc{h}" for h in self.fcs] + [f"fc{self.classes}"]
+        parts += ["gap"] * self.gap + [f"fc{h}" for h in self.fcs] + [f"fc{self.classes}"]
         return " ".join(parts)
 
 
@@ -111,6 +113,8 @@ def draw(seed: int) -> NetSpec:
             continue
         spec.fcs = [rng.choice([5, 8, 13, 16, 24, 32]) for _ in range(rng.randint(0, 2))]
         spec.classes = rng.choice([2, 3, 7, 10])
+        # a global average pool head, drawn apart so the rest of a seed's network stays as it was
+        spec.gap = random.Random(seed * 31 + 7).random() < 0.25
         return spec
 
 
@@ -136,6 +140,8 @@ def torch_model(spec: NetSpec):
         if c.pool:
             layers.append(nn.MaxPool2d(c.pool[0], stride=c.pool[1], padding=c.pool[2]))
         ch, first = c.out, False
+    if spec.gap:
+        layers.append(nn.AdaptiveAvgPool2d(1))
     classifier, width = [], None
     model = SDBNN("fuzz", cfg, nn.Sequential(*layers), nn.Sequential())
     model.input_shape = (spec.in_channels, spec.height, spec.width)

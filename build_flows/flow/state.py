@@ -130,6 +130,7 @@ class BuildState:
     host_table: np.ndarray | None = None  # streamline: host pixel table [c, k], or None
     ref_acc: np.ndarray | None = None  # streamline: the reference logits as the last layer's integers
     output_affine: tuple | None = None  # streamline: (a, b), logits = a * last layer's integer + b
+    host_tail: bool = False  # streamline: the host computes the logits and the class (no LabelSelect)
     hw: object = None  # to_hw: folded FINN HW graph (dataflow partition)
     layout: str = "NHWC"  # to_hw: order in which the host streams the pixels
     fold_cap: dict = field(default_factory=dict)  # to_hw: the layer capping an unmet target FPS
@@ -161,7 +162,11 @@ class BuildState:
 
     @property
     def ref_classes(self) -> np.ndarray:
-        """Top-1 class of every image, from the reference's integers (ties: lowest index)."""
+        """Top-1 class of every image, from the reference's integers (ties:
+        lowest index); with a host tail, of a * integer + b, as the host computes it."""
+        if getattr(self, "host_tail", False):
+            from build_flows.frontend.convert import host_classes
+            return host_classes(self.ref_acc, self.output_affine)
         return np.argmax(self.ref_acc, axis=1)
 
     def save(self, path: Path) -> None:

@@ -107,6 +107,11 @@ def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
                 f"PyTorch {state.ref_acc[i, c]} (in the last layer's integers)")
         say(f"[streamline] QONNX = PyTorch on {len(state.ref_acc)} images, every logit "
             f"(as the last layer's integers: logit = a * integer + b)")
+    state.host_tail = convert.has_host_tail(model)
+    if state.host_tail:
+        say("[streamline] host tail: the scale / bias after the last layer (not one positive "
+            "scalar scale and a scalar bias) and the argmax run on the host (logit = a * integer "
+            "+ b, report.json host_tail); the accelerator streams the last layer's integers")
     model, state.host_table = pixels.split_host_table(model)
     if state.host_table is not None:  # a non-identity pixel requantiser runs on the host
         say(f"[streamline] pixel requantiser -> host table, accelerator takes "
@@ -245,11 +250,16 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     ii, latency = measure(free, out_words)
     ii_stressed, _ = measure(stressed, out_words)
     expected = _bottleneck(graph)
-    classes = {name: r.outputs[:, 0] for name, r in runs.items()}
+    if state.host_tail:  # the host's class of the streamed integers
+        from build_flows.frontend.convert import host_classes
+        classes = {name: host_classes(r.outputs, state.output_affine) for name, r in runs.items()}
+    else:
+        classes = {name: r.outputs[:, 0] for name, r in runs.items()}
     mism = [int((classes[name] != state.ref_classes).sum()) for name in runs]
     checked = V.check_runs(graph, runs, ref, layer_frames, state.ref_acc, state.ref_classes,
                            "PyTorch's logits" if state.source.kind == "checkpoint"
-                           else "the QONNX execution's logits")
+                           else "the QONNX execution's logits",
+                           host_classes=classes if state.host_tail else None)
     hw_acc = (float((classes["free_running"] == state.labels).mean())
               if (state.labels >= 0).all() else None)
     state.sim = {"frames": n, "mismatches": int(max(mism)),
@@ -316,10 +326,14 @@ def step_accuracy(state: BuildState, cfg: BuildConfig) -> BuildState:
         raise ModelInputError(str(e)) from e
     n = len(ds) if cfg.accuracy_images < 0 else min(cfg.accuracy_images, len(ds))
     select = next((x for x in state.hw.graph.node if x.op_type == "LabelSelect"), None)
-    if select is None:
+    if select is None and not state.host_tail:
         raise ConfigError("--accuracy-images needs a design that ends in a class (TopK / "
                           "LabelSelect); this one has none: drop --accuracy-images")
-    acc_t, cls_t = select.input[0], select.output[0]
+    if select is None:  # the host tail: the accelerator streams the integers
+        from build_flows.frontend.convert import host_classes
+        acc_t = cls_t = state.hw.graph.output[0].name
+    else:
+        acc_t, cls_t = select.input[0], select.output[0]
     t0, last, batch = time.time(), time.time(), 100
     hw_cls, ref_cls, labels, bad = [], [], [], []
     for start in range(0, n, batch):
@@ -333,7 +347,8 @@ def step_accuracy(state: BuildState, cfg: BuildConfig) -> BuildState:
         got = out[acc_t].reshape(len(idx), -1)
         for k in np.flatnonzero((got != ints).any(axis=1)):
             bad.append((start + int(k), int(np.argmax(got[k] != ints[k]))))
-        hw_cls.append(out[cls_t].reshape(len(idx), -1)[:, 0])
+        hw_cls.append(host_classes(got, state.output_affine) if select is None
+                      else out[cls_t].reshape(len(idx), -1)[:, 0])
         ref_cls.append(np.argmax(logits, axis=1))
         labels.append(y.numpy())
         done = start + len(idx)

@@ -39,7 +39,52 @@ def streamline_for_hw(model: ModelWrapper) -> tuple[ModelWrapper, tuple[np.ndarr
     for t in (absorb.AbsorbScalarMulAddIntoTopK(), absorb.AbsorbScalarMulAddIntoTopK(),
               RemoveIdentityThresholds()):
         model = tidy_up(model.transform(t))
-    return model, affine
+    return tidy_up(cut_host_tail(model)), affine
+
+
+def cut_host_tail(model: ModelWrapper) -> ModelWrapper:
+    """What the dataflow cannot hold runs on the host, as FINN's parent graph
+    does: when a per-class scale or bias (or a negative scale) stands between
+    the last layer and the TopK, so that the top-1 of the last layer's
+    integers is not the model's class, the TopK and those Mul/Add nodes are
+    cut off. The accelerator then streams the last layer's integers, and the
+    host computes logits = a * integer + b (output_affine) and their argmax
+    (host_classes). Otherwise the model is returned unchanged."""
+    topk = next((n for n in model.graph.node if n.op_type == "TopK"), None)
+    if topk is None:
+        return model
+    tail, tensor = [topk], topk.input[0]
+    while True:
+        node = model.find_producer(tensor)
+        if node is None or node.op_type not in ("Mul", "Add") or model.get_initializer(node.input[1]) is None:
+            break
+        tail.append(node)
+        tensor = node.input[0]
+    if len(tail) == 1:
+        return model
+    from onnx import TensorProto, helper
+    for node in tail:
+        model.graph.node.remove(node)
+    while len(model.graph.output):
+        model.graph.output.pop()
+    for vi in [vi for vi in model.graph.value_info if vi.name == tensor]:
+        model.graph.value_info.remove(vi)
+    model.graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT,
+                                                            model.get_tensor_shape(tensor)))
+    return model
+
+
+def has_host_tail(model: ModelWrapper) -> bool:
+    """True if the graph ends in the last layer's integers (cut_host_tail cut the class off)."""
+    return not any(n.op_type == "TopK" for n in model.graph.node)
+
+
+def host_classes(integers: np.ndarray, affine) -> np.ndarray:
+    """The host's top-1 class of each frame: argmax of a * integer + b (float64,
+    ties to the lower index), the model's logits."""
+    a, b = affine
+    x = np.asarray(integers, dtype=np.float64).reshape(len(integers), -1)
+    return np.argmax(a * x + b, axis=1)
 
 
 def output_affine(model: ModelWrapper) -> tuple[np.ndarray, np.ndarray]:

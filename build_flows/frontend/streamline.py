@@ -31,6 +31,8 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
+from build_flows.frontend.global_pool import GlobalAveragePoolToAccPool, ReduceMeanToGlobalAveragePool
+
 
 def tidy_up(model: ModelWrapper) -> ModelWrapper:
     """Shapes, constants, names and datatypes: run between every group of passes."""
@@ -136,6 +138,7 @@ class MoveMaxPoolNHWCPastMultiThreshold(Transformation):
 
 # (pass, one-line why), in order; the build flow reuses this list.
 STREAMLINE_PASSES = [
+    (ReduceMeanToGlobalAveragePool, "a mean over H and W is a global average pool"),
     (ConvertQONNXtoFINN, "Quant/BipolarQuant -> MultiThreshold, quantised weights -> integer initializers"),
     (absorb.AbsorbScalarBiasIntoMultiThreshold, "absorb the input quantiser's scalar bias"),
     (MoveScalarLinearPastInvariants, "move scalar Mul/Add past reshapes and pools"),
@@ -145,6 +148,7 @@ STREAMLINE_PASSES = [
     (absorb.AbsorbTransposeIntoMultiThreshold, "thresholds in NHWC"),
     (MakeMaxPoolNHWC, "again: a pool right after a threshold is NHWC only now"),
     (absorb.AbsorbConsecutiveTransposes, "drop transpose pairs"),
+    (GlobalAveragePoolToAccPool, "global average pool -> GlobalAccPool (a sum of BINARY bits) + scalars"),
     (ConvertBipolarMatMulToXnorPopcount, "bipolar x bipolar MatMul -> XnorPopcountMatMul"),
     (MoveScalarAffinePastMaxPoolNHWC, "the XNOR affine past a pool that comes before BN"),
     (Streamline, "fold the XNOR conversion's affine into thresholds"),
@@ -170,8 +174,16 @@ class StructureError(ValueError):
 # What may stand between the first and the last matrix product once streamlined.
 BETWEEN_BINARY_LAYERS = {
     "MultiThreshold", "XnorPopcountMatMul", "Im2Col", "MaxPoolNHWC", "MaxPool",
-    "Transpose", "Reshape", "Flatten",
+    "Transpose", "Reshape", "Flatten", "GlobalAccPool",
 }
+
+
+def fed_by_global_pool(model: ModelWrapper, node) -> bool:
+    """True if node's input is a GlobalAccPool's sums (through reshapes)."""
+    prod = model.find_producer(node.input[0])
+    while prod is not None and prod.op_type in ("Transpose", "Reshape", "Flatten"):
+        prod = model.find_producer(prod.input[0])
+    return prod is not None and prod.op_type == "GlobalAccPool"
 
 
 def _what_is_left(model: ModelWrapper, node) -> str:
@@ -205,10 +217,11 @@ def check_binary_structure(model: ModelWrapper) -> None:
         raise StructureError("no MatMul or XnorPopcountMatMul in the graph")
     first, last = products[0], products[-1]
     for node in model.graph.node[first + 1:last]:
-        if node.op_type not in BETWEEN_BINARY_LAYERS:
+        gap_head = node.op_type == "MatMul" and fed_by_global_pool(model, node)
+        if node.op_type not in BETWEEN_BINARY_LAYERS and not gap_head:
             raise StructureError(f"node {node.name} ({node.op_type}) between binary layers: "
                                  f"{_what_is_left(model, node)}")
     inner = [model.graph.node[i] for i in products[1:-1]]
     for node in inner:
-        if node.op_type != "XnorPopcountMatMul":
+        if node.op_type != "XnorPopcountMatMul" and not fed_by_global_pool(model, node):
             raise StructureError(f"hidden layer {node.name} is a {node.op_type}, not XnorPopcountMatMul")

@@ -8,14 +8,15 @@ from __future__ import annotations
 from qonnx.core.modelwrapper import ModelWrapper
 
 from build_flows.errors import NonBinaryActivationError, UnsupportedLayerError
+from build_flows.frontend.global_pool import is_global_mean
 from build_flows.frontend.streamline import StructureError, check_binary_structure
 from build_flows.ops import kind_of
 from build_flows.ops.base import describe
 
 # QONNX ops with no streaming hardware here, and what to do instead.
 UNSUPPORTED_OPS = {
-    "ReduceMean": "dynamic ASD or global average pooling: train with --asd static",
-    "GlobalAveragePool": "global average pooling: use a max-pool/flatten topology such as cnv",
+    "ReduceMean": "a mean over axes other than H and W (a mean over both, a global average "
+                  "pool, is supported)",
     "AveragePool": "average pooling: use max-pooling",
     "Sigmoid": "dynamic ASD (squeeze-and-excitation shift): train with --asd static",
     "Softmax": "softmax: export the logits (argmax is the same)",
@@ -26,7 +27,7 @@ def check_supported(model: ModelWrapper) -> None:
     """Refuse, by node name, a QONNX layer the backend has no hardware for:
     the ops above, and adds of two streams (residual shortcuts, e.g. resnet20)."""
     for node in model.graph.node:
-        if node.op_type in UNSUPPORTED_OPS:
+        if node.op_type in UNSUPPORTED_OPS and not is_global_mean(model, node):
             raise UnsupportedLayerError(
                 f"layer {node.name} ({node.op_type}) has no streaming hardware here: "
                 f"{UNSUPPORTED_OPS[node.op_type]}")

@@ -10,14 +10,15 @@ from build_flows.errors import UnsupportedLayerError
 from build_flows.ops.base import MapContext, OpKind, RTLParamError, describe
 from build_flows.ops.fifo import FIFO
 from build_flows.ops.finn_generated import SlidingWindow, WidthConverter
+from build_flows.ops.global_acc_pool import GlobalAccPool
 from build_flows.ops.label_select import LabelSelect
 from build_flows.ops.maxpool import MaxPool
 from build_flows.ops.mvau import MVAU
 from build_flows.ops.padding import Padding
 from build_flows.ops.thresholding import Thresholding
 
-KINDS: list[OpKind] = [MVAU(), MaxPool(), LabelSelect(), Thresholding(), Padding(), SlidingWindow(),
-                       WidthConverter(), FIFO()]
+KINDS: list[OpKind] = [MVAU(), MaxPool(), GlobalAccPool(), LabelSelect(), Thresholding(), Padding(),
+                       SlidingWindow(), WidthConverter(), FIFO()]
 
 REGISTRY: dict[str, OpKind] = {op: kind for kind in KINDS for op in kind.hw_ops}  # by FINN op type
 BY_NAME: dict[str, OpKind] = {kind.name: kind for kind in KINDS}  # by Stage.op
@@ -43,7 +44,7 @@ def unsupported_message(node) -> str:
             if node.op_type in ("MultiThreshold", "Thresholding", "Mul", "Add")
             else "no streaming hardware exists for it")
     return (f"unsupported layer {describe(node)}: {hint}; supported after conversion are "
-            f"{SUPPORTED_HW} (binary conv/FC with BN + sign, max-pool, "
+            f"{SUPPORTED_HW} (binary conv/FC with BN + sign, max-pool, global average pool, "
             f"standalone thresholds, padding, top-1 label select)")
 
 

@@ -384,6 +384,12 @@ def layer_thresholds(model, node):
     return bd[2] if bd is not None else _thresholds(model, node, getCustomOp(node))
 
 
+def _after_global_pool(model, node) -> bool:
+    """True if a GlobalAccPool's integer sums feed the layer (a GAP head)."""
+    prod = model.find_producer(node.input[0])
+    return prod is not None and prod.op_type == "GlobalAccPool"
+
+
 class MVAU(OpKind):
     name = "MVAU"
     hw_ops = ("MVAU",)
@@ -398,7 +404,7 @@ class MVAU(OpKind):
             raise UnsupportedLayerError(
                 f"layer {describe(node)} has {wdt.name} weights: only the first layer may have "
                 "signed 2..8-bit weights, the others need bipolar weights (last_bits=1)")
-        if index > 0 and idt not in BINARY:
+        if index > 0 and idt not in BINARY and not _after_global_pool(model, node):
             raise NonBinaryActivationError(
                 f"layer {describe(node)} takes {idt.name} activations from the layer before: "
                 "only binary (sign) activations are supported between layers; use a W1A1 model")

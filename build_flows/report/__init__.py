@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from build_flows.templating import render
 
 
@@ -40,10 +42,20 @@ def report_dict(state, cfg) -> dict:
         "sim": state.sim,
         "accuracy": state.accuracy or None,
         "target_not_met": getattr(state, "fold_cap", None) or None,  # absent in older saved states
+        "host_tail": _host_tail(state),
         "layers": layers,
         "fifos": fifos,
         "step_seconds": state.timings,
     }
+
+
+def _host_tail(state) -> dict | None:
+    """What the host computes after the accelerator (None: the accelerator outputs the class)."""
+    if not getattr(state, "host_tail", False):
+        return None
+    a, b = (np.ravel(np.asarray(v, dtype=np.float64)).tolist() for v in state.output_affine)
+    return {"computes": "logits = a * integer + b per class, then their argmax (ties: lower index)",
+            "a": a, "b": b}
 
 
 def _bars(values: list[float], labels: list[str], width: int = 640, bar_h: int = 18) -> str:

@@ -195,17 +195,20 @@ def stalled_links(graph: StageGraph, run: StitchedRun) -> dict[str, int]:
 
 def check_runs(graph: StageGraph, runs: dict[str, StitchedRun], ref: dict[str, np.ndarray],
                layer_frames: int, ref_acc: np.ndarray, ref_classes: np.ndarray,
-               acc_reference: str) -> Checked:
+               acc_reference: str, host_classes: dict[str, np.ndarray] | None = None) -> Checked:
     """Every comparison on every run: the links against the HW graph, the last
     layer's integers (the stream into LabelSelect) against ref_acc (the
     model's logits as integers, named acc_reference), the classes, the
     protocol, extra words; and the back-pressure of every internal link in the
-    back_pressure run. The first difference of each kind per run is kept."""
+    back_pressure run. The first difference of each kind per run is kept.
+    host_classes (a design with a host tail, no LabelSelect): the class of
+    each run as the host computes it from the streamed integers, which are
+    then the design's output and are compared with ref_acc on every frame."""
     links = link_order(graph)
     checked = Checked(frames=len(ref_classes), layer_frames=layer_frames, links=len(links),
                       elements_per_frame=sum(e.numel for e in links), accumulators=acc_reference)
     acc_edge = next((graph.in_edge(st.name) for st in graph.layers() if st.op == "LabelSelect"), None)
-    if acc_edge is None:
+    if acc_edge is None and host_classes is None:
         checked.accumulators = "nothing (the design has no LabelSelect)"
     want_acc = ref_acc[:layer_frames]
     for name, run in runs.items():
@@ -216,8 +219,13 @@ def check_runs(graph: StageGraph, runs: dict[str, StitchedRun], ref: dict[str, n
             got = unpack_stream(words, port.width, port.elem_bits, 1, port.signed).reshape(-1)
             got = got[:want_acc.size].reshape(want_acc.shape) if got.size >= want_acc.size else got[None]
             diffs.append(compare_values(name, "the last layer's integers", acc_reference, got, want_acc))
-        diffs.append(compare_values(name, "the class (top output)", "the reference class",
-                                    run.outputs[:, :1], ref_classes[:, None]))
+        elif host_classes is not None:  # the output stream is the last layer's integers
+            diffs.append(compare_values(name, "the last layer's integers (the output)", acc_reference,
+                                        run.outputs, ref_acc))
+        got_cls = run.outputs[:, :1] if host_classes is None else host_classes[name][:, None]
+        diffs.append(compare_values(name, "the class (top output)" if host_classes is None
+                                    else "the host's class", "the reference class",
+                                    got_cls, ref_classes[:, None]))
         checked.differences += [d for d in diffs if d is not None]
         checked.violations += protocol_errors(graph, run, name)
         if run.extra_words:

@@ -12,6 +12,7 @@ SOURCES = {
     "mvtu": ["mvtu.sv", "axis_skid.sv"],
     "maxpool_bin": ["maxpool_bin.sv", "axis_skid.sv"],
     "window_or": ["window_or.sv", "axis_skid.sv"],
+    "global_acc_pool": ["global_acc_pool.sv", "axis_skid.sv"],
     "label_select": ["label_select.sv"],
     "axis_fifo": ["axis_fifo.sv"],
     "axis_skid": ["axis_skid.sv"],
