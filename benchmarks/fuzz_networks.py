@@ -14,8 +14,9 @@ included) or without it and with a random float bias, and optionally a
 max-pool (kernel 2-3, stride 1-3, padding 0 or kernel // 2) after it; in a quarter of
 the networks a global average pool after the last convolution; 0-2 hidden FC layers; a first layer of 1-8-bit weights; then the
 binary classifier. It is exported through Brevitas to QONNX, built with
-`--onnx` at a random valid folding (a random divisor for every PE and SIMD,
-written as a FINN folding JSON), and verified on 3 random frames.
+`--onnx` at a random valid folding (a random divisor for every PE and SIMD;
+three times in ten a convolution's SIMD above its input channels, which puts
+FINN's parallel sliding window in front; written as a FINN folding JSON), and verified on 3 random frames.
 
 A convolution with neither BN nor bias is not drawn: its accumulator is exactly 0
 on some pixels, where the float reference (QONNX or PyTorch) computes +-1e-8 of
@@ -174,8 +175,11 @@ def torch_model(spec: NetSpec):
 def random_folding(folding: dict, rng: random.Random, model) -> dict:
     """A random valid folding of the build's own folding_config.json: every
     PE / SIMD a random divisor of what it divides (the MVAU's SIMD also of its
-    window's channels)."""
+    window's channels, or, three times in ten where the window has a parallel
+    form, a divisor of MW above the channels: FINN's parallel window)."""
     from qonnx.custom_op.registry import getCustomOp
+
+    from build_flows.ops.base import can_go_parallel
 
     def divisors(n):
         return [d for d in range(1, n + 1) if n % d == 0]
@@ -192,6 +196,10 @@ def random_folding(folding: dict, rng: random.Random, model) -> dict:
                        else inst.get_nodeattr("MW"))
             attrs["PE"] = rng.choice(divisors(inst.get_nodeattr("MH")))
             attrs["SIMD"] = rng.choice(divisors(simd_of))
+            mw = inst.get_nodeattr("MW")
+            wide = [d for d in divisors(mw) if d > simd_of]
+            if simd_of < mw and wide and can_go_parallel(prod) and rng.random() < 0.3:
+                attrs["SIMD"] = rng.choice(wide)  # FINN's parallel window in front
         elif node.op_type.startswith("ConvolutionInputGenerator"):
             del out[node.name]  # the window takes its MVAU's SIMD (a different one is an error)
         else:

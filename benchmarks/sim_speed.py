@@ -53,7 +53,7 @@ def prepare(model: str, frames: int, work: Path, target_fps: float | None):
     """The build's steps up to FIFO sizing: the stitched design and its HW graph."""
     if model == "digits_cnv":
         cfg = BuildConfig(board="pynq-z2", checkpoint=DEFAULT_CHECKPOINT, verify_images=frames,
-                          out=work / model, yosys=False, target_fps=target_fps)
+                          out=work / model, yosys=False, target_fps=target_fps or 100_000)
     else:
         cfg = BuildConfig(board="pynq-z2", model="cnv", checkpoint=cnv_checkpoint(work / "cnv.pt"),
                           dataset="random", verify_images=frames, out=work / model, yosys=False,
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["digits_cnv", "cnv"], choices=sorted(DEFAULT_FRAMES))
     p.add_argument("--frames", type=int, help="frames per model (default: digits_cnv 200, cnv 20)")
-    p.add_argument("--target-fps", type=float, help="folding target (default: build default; CNV 3050)")
+    p.add_argument("--target-fps", type=float, help="folding target (default: digits_cnv 100000, CNV 3050)")
     p.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
     p.add_argument("--sim-threads", type=int, default=1,
                    help="Verilator model threads (default 1: threads busy-wait)")

@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python build_flows/build.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from build_flows.config import BOARDS, DEFAULT_CHECKPOINT, DEFAULT_MODEL, DEFAULT_TARGET_FPS, BuildConfig
+from build_flows.config import BOARDS, DEFAULT_CHECKPOINT, DEFAULT_MODEL, BuildConfig
 from build_flows.errors import BuildError, ConfigError, ToolError
 from build_flows.flow import STEP_NAMES, BuildState, run_build
 
@@ -71,7 +71,8 @@ def parse_args(argv=None) -> BuildConfig:
     p.add_argument("--checkpoint", type=Path, help=f"SD-BNN checkpoint (default {DEFAULT_CHECKPOINT})")
     p.add_argument("--onnx", type=Path, help="any QONNX W1A1 model instead of --model/--checkpoint")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--target-fps", type=float, help=f"folding target (default {DEFAULT_TARGET_FPS})")
+    g.add_argument("--target-fps", type=float, help="folding target (default: the fastest folding whose FINN estimate fits "
+                   "70%% of the board)")
     g.add_argument("--folding", type=Path, help="FINN-format folding JSON")
     p.add_argument("--clock-mhz", type=float, help="clock (default 100)")
     p.add_argument("--verify-images", type=int, help="images simulated (default 100)")

@@ -21,7 +21,6 @@ from build_flows.errors import ConfigError
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "digits_cnv"
 DEFAULT_CHECKPOINT = REPO / "quant_models" / "checkpoints" / "digits_cnv.pt"
-DEFAULT_TARGET_FPS = 100_000  # at 100 MHz: 1000 cycles per frame
 
 
 def _check_writable(out: Path) -> None:
@@ -74,7 +73,7 @@ class BuildConfig:
     model: str | None = None  # registry model name (with checkpoint), default digits_cnv
     checkpoint: Path | None = None  # SD-BNN checkpoint; default DEFAULT_CHECKPOINT
     onnx: Path | None = None  # any QONNX W1A1 model instead of model/checkpoint
-    target_fps: float | None = None  # folding target (frames/s at clock_mhz)
+    target_fps: float | None = None  # folding target (frames/s at clock_mhz); None: the fastest that fits
     folding: Path | None = None  # FINN-format folding JSON instead of target_fps
     clock_mhz: float = 100.0  # target clock
     verify_images: int = 100  # images simulated and compared bit for bit

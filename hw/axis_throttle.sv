@@ -6,7 +6,9 @@
 // It keeps the AXI-Stream rules on both sides: once m_axis_tvalid is high it
 // stays high, with the same data, until the handshake. One buffer register;
 // with STALL_PROB = 0 it passes one beat per cycle (latency one cycle). While
-// m_axis_tvalid is low, m_axis_tdata carries pseudo-random junk.
+// m_axis_tvalid is low, m_axis_tdata carries pseudo-random junk. With
+// STALL_PROB > 0 the first beat offered after reset is always refused for a
+// cycle, so even a link with a handful of beats is stalled at least once.
 // Never part of a deployed design.
 `default_nettype none
 
@@ -40,6 +42,7 @@ module axis_throttle #(
   logic [31:0] lfsr_reg;
   logic [DATA_WIDTH-1:0] data_reg;
   logic full_reg, shown_reg;
+  logic offered_reg;  // s_axis_tvalid was high on an earlier cycle since reset
 
   wire stall_in  = {24'd0, lfsr_reg[7:0]} < 32'(STALL_PROB);
   wire stall_out = {24'd0, lfsr_reg[15:8]} < 32'(STALL_PROB);
@@ -48,7 +51,7 @@ module axis_throttle #(
   // junk on tdata while tvalid is low: a consumer that samples it is caught
   assign m_axis_tdata  = m_axis_tvalid ? data_reg : DATA_WIDTH'({(DATA_WIDTH + 31) / 32{lfsr_reg}});
   assign m_axis_tvalid = full_reg && (shown_reg || !stall_out);
-  assign s_axis_tready = (!full_reg || take_out) && !stall_in;
+  assign s_axis_tready = (!full_reg || take_out) && !stall_in && (offered_reg || STALL_PROB == 0);
 
   // xorshift32 step
   wire [31:0] x13 = lfsr_reg ^ (lfsr_reg << 13);
@@ -61,7 +64,9 @@ module axis_throttle #(
       lfsr_reg  <= (SEED == 0) ? 32'd1 : 32'(SEED);
       full_reg  <= 1'b0;
       shown_reg <= 1'b0;
+      offered_reg <= 1'b0;
     end else begin
+      if (s_axis_tvalid) offered_reg <= 1'b1;
       lfsr_reg  <= lfsr_next;
       if (s_axis_tvalid && s_axis_tready) full_reg <= 1'b1;
       else if (take_out) full_reg <= 1'b0;

@@ -41,3 +41,15 @@ def reduced_cnv_onnx(path: Path, seed: int = 0) -> Path:
     randomise_sd_parameters(model, seed=seed)
     export_qonnx(model, path)
     return path
+
+
+def assert_ii_at_analytic(sim: dict) -> None:
+    """The measured II against the analytic bottleneck: equal when the slowest
+    layer is one of our modules (exact cycle models); when it is a FINN-generated
+    one (whose cycles are FINN's estimate, an upper bound), at most that estimate
+    and at least the slowest of our modules."""
+    ii, expected, b = sim["cycles_per_frame"], sim["expected_cycles_per_frame"], sim["bottleneck"]
+    if b["exact"]:
+        assert ii == expected, (ii, expected, b)
+    else:
+        assert b["ours_cycles"] <= ii <= expected, (ii, expected, b)

@@ -46,6 +46,19 @@ def test_finn_fc_w1a1(tmp_path, name):
 
 
 @pytest.mark.slow
+def test_finn_lfc_w1a1(tmp_path):
+    """LFC-W1A1 (4 x 1024 neurons) at 20,000 FPS: II 4,096 cycles."""
+    onnx = export_finn_reference("lfc", tmp_path / "lfc_1w1a.onnx")
+    cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=3,
+                      target_fps=20_000, out=tmp_path / "b", yosys=False)
+    state = run_build(cfg)
+    _check(state, 3)
+    assert state.sim["cycles_per_frame"] == 4096
+    ops = [st.op for st in state.graph.layers()]
+    assert ops[0] == "Thresholding" and ops.count("MVAU") == 4 and ops[-1] == "LabelSelect"
+
+
+@pytest.mark.slow
 def test_finn_cnv_w1a1_reference_topology(tmp_path):
     """FINN's own CNV-W1A1 (brevitas_examples.bnn_pynq, untrained) through --onnx;
     the reference is the QONNX execution of the exported file."""

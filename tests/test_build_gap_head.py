@@ -34,7 +34,7 @@ def test_gap_head_builds_and_verifies(tmp_path):
     onnx = gap_net(tmp_path / "g.onnx", [fuzz.ConvSpec(7, 3, 1, 1, True, None),
                                          fuzz.ConvSpec(5, 3, 0, 1, True, None)], [6])
     state = run_build(BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=6,
-                                  out=tmp_path / "b", yosys=False))
+                                  target_fps=100_000, out=tmp_path / "b", yosys=False))
     sim = state.sim
     assert sim["mismatches"] == 0 and sim["differences"] == []
     assert sim["checked"]["accumulators"] == "the QONNX execution's logits"

@@ -95,7 +95,12 @@ def synth(top: str, sources: list[Path], params: dict | None = None,
         h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     cached = cache_dir().parent / "yosys" / f"{h.hexdigest()[:24]}.json"
     if cached.exists():
-        return json.loads(cached.read_text())
+        res = json.loads(cached.read_text())
+        if "timed_out_after" not in res:
+            return res
+        if timeout is not None and timeout <= res["timed_out_after"]:  # known to take longer
+            raise YosysTimeout(f"yosys synthesis of {top} took more than {res['timed_out_after']:g} s "
+                               f"(an earlier run; cache {cached})")
     with tempfile.TemporaryDirectory(prefix="sdbnn-synth-") as tmp:
         work = Path(work) if work is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -109,16 +114,21 @@ def synth(top: str, sources: list[Path], params: dict | None = None,
             proc = subprocess.run([str(YOSYS), "-q", "-s", "synth.ys", "-l", "synth.log"], cwd=work,
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
+            _store(cached, {"timed_out_after": timeout})  # a rerun does not wait again
             raise YosysTimeout(f"yosys synthesis of {top} took more than {timeout:g} s") from e
         if proc.returncode != 0 or not (work / "stat.txt").exists():
             log = (proc.stdout + proc.stderr)[-3000:]
             raise YosysError(f"yosys synthesis of {top} failed (log: {work / 'synth.log'}):\n{log}")
         res = parse_stat((work / "stat.txt").read_text())
+    _store(cached, res)
+    return res
+
+
+def _store(cached: Path, data: dict) -> None:
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp_file.write_text(json.dumps(res))
+    tmp_file.write_text(json.dumps(data))
     os.replace(tmp_file, cached)  # atomic: parallel builds never read half a file
-    return res
 
 
 def elaborate(top: str, sources: list[Path], params: dict | None = None,

@@ -134,6 +134,7 @@ class BuildState:
     hw: object = None  # to_hw: folded FINN HW graph (dataflow partition)
     layout: str = "NHWC"  # to_hw: order in which the host streams the pixels
     fold_cap: dict = field(default_factory=dict)  # to_hw: the layer capping an unmet target FPS
+    folding_choice: dict = field(default_factory=dict)  # to_hw: the fastest-fitting folding chosen
     graph: object = None  # rtl: StageGraph; size_fifos sets its FIFO depths
     rtl: object = None  # rtl / size_fifos: the written RtlDir
     sim: dict = field(default_factory=dict)  # simulate

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from build_flows.config import DEFAULT_CHECKPOINT, DEFAULT_TARGET_FPS, BuildConfig
+from build_flows.config import DEFAULT_CHECKPOINT, BuildConfig
 from build_flows.errors import ConfigError, InputShapeError, ModelInputError, SimulationMismatchError
 from build_flows.flow.state import BuildState, CheckpointSource, OnnxSource
 
@@ -152,8 +152,21 @@ def step_to_hw(state: BuildState, cfg: BuildConfig) -> BuildState:
         source = f"from {cfg.folding}"
         for note in notes:
             say(f"[to-hw] note: {note}")
+    elif cfg.target_fps is None:  # the fastest folding that fits the board
+        model, chosen = folding.fold_fastest_fitting(model, cfg.board_info)
+        fps = cfg.clock_mhz * 1e6 / chosen["cycles"]
+        est = chosen["estimate"]
+        state.folding_choice = {**chosen, "fps": round(fps, 1), "share": folding.FIT_SHARE}
+        if chosen["fits"]:
+            source = (f"the fastest that fits {cfg.board}: {fps:,.0f} FPS at {cfg.clock_mhz:g} MHz "
+                      f"({chosen['cycles']:,} cycles/frame), FINN's estimate {est['LUT']:,} LUT, "
+                      f"{est['BRAM36']} BRAM36, {est['DSP']} DSP within {folding.FIT_SHARE:.0%} of "
+                      "the board (--target-fps F picks a slower, smaller design)")
+        else:
+            source = (f"the most folded design ({fps:,.0f} FPS), which exceeds "
+                      f"{folding.FIT_SHARE:.0%} of {cfg.board} in FINN's estimate")
     else:
-        fps = cfg.target_fps or DEFAULT_TARGET_FPS
+        fps = cfg.target_fps
         cycles = max(1, int(cfg.clock_mhz * 1e6 / fps))
         model = folding.fold_for_target(model, cycles)
         source = f"for {fps:g} FPS at {cfg.clock_mhz:g} MHz ({cycles} cycles/frame)"
@@ -178,7 +191,10 @@ def _fold_text(node) -> str:
     from qonnx.custom_op.registry import getCustomOp
     inst = getCustomOp(node)
     attrs = [a for a in ("MW", "MH", "SIMD", "PE") if a in inst.get_nodeattr_types()]
-    return " ".join(f"{a}={inst.get_nodeattr(a)}" for a in attrs)
+    text = " ".join(f"{a}={inst.get_nodeattr(a)}" for a in attrs)
+    if "parallel_window" in inst.get_nodeattr_types() and inst.get_nodeattr("parallel_window"):
+        text += " parallel_window=1 (one whole window a beat)"
+    return text
 
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> BuildState:
@@ -202,6 +218,15 @@ def step_rtl(state: BuildState, cfg: BuildConfig) -> BuildState:
 
 def _bottleneck(graph) -> int:
     return max(st.expected_cycles for st in graph.layers())
+
+
+def _bottleneck_stage(graph):
+    """The slowest layer by its analytic cycles, and the most cycles of our
+    own modules (exact models) when FINN's generated stages are counted out."""
+    layers = list(graph.layers())
+    slowest = max(layers, key=lambda st: st.expected_cycles)
+    ours = max((st.expected_cycles for st in layers if st.style == "ours"), default=0)
+    return slowest, ours
 
 
 def step_size_fifos(state: BuildState, cfg: BuildConfig) -> BuildState:
@@ -250,6 +275,8 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     ii, latency = measure(free, out_words)
     ii_stressed, _ = measure(stressed, out_words)
     expected = _bottleneck(graph)
+    slowest, ours_max = _bottleneck_stage(graph)
+    exact = slowest.style == "ours"
     if state.host_tail:  # the host's class of the streamed integers
         from build_flows.frontend.convert import host_classes
         classes = {name: host_classes(r.outputs, state.output_affine) for name, r in runs.items()}
@@ -265,6 +292,9 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     state.sim = {"frames": n, "mismatches": int(max(mism)),
                  "mismatches_free_running": mism[0], "mismatches_back_pressure": mism[1],
                  "cycles_per_frame": round(float(ii), 2), "expected_cycles_per_frame": int(expected),
+                 # our modules' cycle models are exact; FINN's generated ones (sliding
+                 # window, padding, width converter) carry FINN's estimate, an upper bound
+                 "bottleneck": {"layer": slowest.name, "exact": exact, "ours_cycles": int(ours_max)},
                  "cycles_per_frame_back_pressure": round(float(ii_stressed), 2),
                  "latency_cycles": int(latency),
                  "fps_at_clock": round(cfg.clock_mhz * 1e6 / ii, 1) if ii == ii else None,
@@ -275,7 +305,8 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
                  "differences": [str(d) for d in checked.differences] + checked.violations}
     stalls = checked.links_stalled.values()
     say(f"[sim] {n} frames, {mism[0]} / {mism[1]} class mismatches (free / back-pressure), "
-        f"II {ii:.1f} cycles (analytic {expected}), latency {latency} cycles "
+        f"II {ii:.1f} cycles (analytic {expected}"
+        f"{'' if exact else f': FINN estimate of {slowest.name}, an upper bound'}), latency {latency} cycles "
         f"({time.time() - t:.1f} s, HW-graph reference {t_ref:.1f} s)")
     say(f"[sim] checked: every beat of {checked.links} links on {layer_frames} frames "
         f"({checked.elements_per_frame:,} elements a frame) against the HW graph, the last "

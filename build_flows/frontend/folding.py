@@ -21,7 +21,6 @@ IMPLEMENTED = {
     "resType": (("auto", "lut"), "our MVTU computes in LUTs (XNOR-popcount), no DSPs"),
     "mem_mode": (("internal_embedded", "const"), "our MVTU holds its weights inside the layer"),
     "impl_style": (("rtl",), "every stage is RTL"),
-    "parallel_window": ((0,), "the parallel sliding window is not built yet"),
     "runtime_writeable_weights": ((0,), "weights are fixed at build time"),
 }
 # FIFO depths: the size-fifos step measures them, the file's are not used (and the build says so)
@@ -40,6 +39,60 @@ def fold_for_target(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
         kind_of(node).fold(model, node, target_cycles)
     _sync(model)
     return model
+
+
+# share of the board's LUT / BRAM36 / DSP that the layers' analytic estimate may use
+# when the build picks the folding itself: the rest is room for FIFOs, width
+# converters, the estimate's error and the shell (DMA, interconnect)
+FIT_SHARE = 0.7
+
+
+def estimate_total(model: ModelWrapper, part: str) -> dict:
+    """FINN's analytic LUT / BRAM36 / DSP of the layers at their present
+    folding (each layer kind's node_estimate), summed."""
+    total = {"LUT": 0, "FF": 0, "BRAM36": 0.0, "DSP": 0}
+    for node in model.graph.node:
+        for k, v in kind_of(node).node_estimate(model, node, part).items():
+            total[k] += v
+    total["BRAM36"] = round(total["BRAM36"], 1)
+    return total
+
+
+def fits(total: dict, board, share: float = FIT_SHARE) -> bool:
+    return all(total[k] <= share * getattr(board, k) for k in ("LUT", "BRAM36", "DSP"))
+
+
+def bottleneck_cycles(model: ModelWrapper) -> int:
+    return max(kind_of(n).cycles(model, n) for n in model.graph.node)
+
+
+def fold_fastest_fitting(model: ModelWrapper, board, share: float = FIT_SHARE) -> tuple[ModelWrapper, dict]:
+    """The fastest folding whose analytic estimate fits `share` of the board:
+    fold_for_target at the smallest cycles-per-frame target that fits (a
+    bisection over targets between the fastest folding the layers allow and
+    the most folded one; the estimate grows as the target shrinks). Returns
+    the model and {"target_cycles", "cycles", "estimate", "fits"}; fits is
+    False when even the most folded design exceeds the share (the build's
+    board check then names what is over)."""
+    lo = bottleneck_cycles(fold_for_target(model, 1))  # the fastest any folding goes
+    fold_for_target(model, lo)  # the smallest folding that goes as fast
+    est = estimate_total(model, board.part)
+    if fits(est, board, share):
+        return model, {"target_cycles": lo, "cycles": lo, "estimate": est, "fits": True}
+    hi = bottleneck_cycles(fold_for_target(model, 1 << 62))  # the most folded
+    est = estimate_total(model, board.part)
+    if not fits(est, board, share):
+        return model, {"target_cycles": hi, "cycles": hi, "estimate": est, "fits": False}
+    while hi > lo + max(1, lo // 100):  # to 1 %: finer steps change no layer's folding
+        mid = (lo + hi) // 2
+        fold_for_target(model, mid)
+        if fits(estimate_total(model, board.part), board, share):
+            hi = mid
+        else:
+            lo = mid
+    fold_for_target(model, hi)
+    return model, {"target_cycles": hi, "cycles": bottleneck_cycles(model),
+                   "estimate": estimate_total(model, board.part), "fits": True}
 
 
 def throughput_cap(model: ModelWrapper, target_cycles: int) -> dict | None:
@@ -90,20 +143,24 @@ def apply_folding_json(model: ModelWrapper, path: Path, notes: list | None = Non
                     continue
                 raise FoldingError(f"folding file {path}: layer {name} ({node.op_type}) has no "
                                    f"attribute {key!r}; use {list(allowed)}")
-            if not isinstance(value, int) or value < 1:
+            if key == "parallel_window":
+                if value not in (0, 1) or isinstance(value, bool):
+                    raise FoldingError(f"folding file {path}: {name}.{key}={value!r} must be 0 or 1")
+            elif not isinstance(value, int) or value < 1:
                 raise FoldingError(f"folding file {path}: {name}.{key}={value!r} must be a positive integer")
             inst.set_nodeattr(key, value)
             given[(name, key)] = value
     _sync(model)
-    for (name, key), value in given.items():  # a window's SIMD follows its consumer's
+    for (name, key), value in given.items():  # a window's SIMD and parallel_window follow its consumer's
         now = getCustomOp(names[name]).get_nodeattr(key)
         if now != value:
             consumer = model.find_consumer(names[name].output[0])
             raise FoldingError(
                 f"folding file {path}: {name}.{key}={value} conflicts with its consumer "
                 f"{consumer.name if consumer is not None else '?'}, which needs {key}={now} (a "
-                f"sliding window streams its consumer's SIMD channels per beat); drop {name} "
-                "from the file or make the two agree")
+                "sliding window streams its consumer's SIMD channels per beat, or, for a SIMD "
+                "above the channels, one whole window a beat with parallel_window=1); drop "
+                f"{name} from the file or make the two agree")
     check_folding(model)
     if fifo_keys and notes is not None:
         notes.append(f"FIFO depths in {path.name} ({', '.join(sorted(fifo_keys))}) are not used: "

@@ -15,7 +15,7 @@ import numpy as np
 from onnx import helper
 from qonnx.custom_op.registry import getCustomOp
 
-from build_flows.errors import UnsupportedLayerError
+from build_flows.errors import FoldingError, UnsupportedLayerError
 from build_flows.ops.base import MapContext, OpKind, describe, finn_inst
 from build_flows.rtl.graph import Stage, StageGraph, stream_stage
 
@@ -56,9 +56,10 @@ class SlidingWindow(OpKind):
     is part of the max-pool stage (ops/maxpool.py). Its SIMD is set by the
     MVAU it feeds."""
 
+    finn_impl = "rtl"
     name = "ConvolutionInputGenerator"
     hw_ops = ("ConvolutionInputGenerator",)
-    fold_attrs = {"ConvolutionInputGenerator": ("SIMD",)}
+    fold_attrs = {"ConvolutionInputGenerator": ("SIMD", "parallel_window")}
 
     def absorbed(self, model, node):
         from build_flows.ops.maxpool import absorbs_window
@@ -84,6 +85,41 @@ class SlidingWindow(OpKind):
             raise UnsupportedLayerError(
                 f"layer {node.name}: a depthwise convolution ({nxt.name if nxt is not None else 'none'} "
                 "after this window) is not supported; only max-pools use a depthwise window")
+
+    def cycles(self, model, node):
+        # FINN's estimate for its RTL window (the stage's expected cycles too): the
+        # folding search and the throughput cap count the window like any layer
+        if self.absorbed(model, node):
+            return 0  # the max-pool stage's cycles cover it
+        return int(finn_inst(node, "rtl").get_exp_cycles())
+
+    def cap_reason(self, model, node):
+        from build_flows.ops.base import can_go_parallel
+        inst = getCustomOp(node)
+        simd, ch = inst.get_nodeattr("SIMD"), inst.get_nodeattr("IFMChannels")
+        if inst.get_nodeattr("parallel_window"):
+            return ("the parallel window, one window a beat: it reads one pixel of its "
+                    f"{ch} channel(s) a cycle")
+        if simd >= ch and not can_go_parallel(node):
+            return (f"SIMD={simd} of its {ch} input channel(s): the window streams at most one "
+                    "pixel's channels per beat, and the parallel form is built only for stride-1 "
+                    "windows larger than 1x1")
+        return f"SIMD={simd} of {ch} input channels, set by the layer it feeds"
+
+    def check_folding(self, model, node):
+        from build_flows.ops.base import can_go_parallel
+        inst = getCustomOp(node)
+        if inst.get_nodeattr("parallel_window"):
+            if self.absorbed(model, node) or not can_go_parallel(node):
+                raise FoldingError(
+                    f"layer {node.name}: parallel_window=1 is built only for a convolution's "
+                    "window larger than 1x1 with stride 1 and no dilation (not a max-pool's, a "
+                    "1x1 or a strided one); set it to 0")
+            if inst.get_nodeattr("SIMD") != inst.get_nodeattr("IFMChannels"):
+                raise FoldingError(
+                    f"layer {node.name}: parallel_window=1 needs SIMD = its "
+                    f"{inst.get_nodeattr('IFMChannels')} input channels, not "
+                    f"SIMD={inst.get_nodeattr('SIMD')}")
 
     def stage(self, model, node, ctx):
         st = generated_stage(model, node, ctx, self.name, lambda inst: int(inst.get_exp_cycles()))
@@ -111,6 +147,7 @@ class WidthConverter(OpKind):
     """FINN's InsertDWC fails on un-specialised sliding windows in finn-plus
     1.6.1, so converters are inserted here, on the stage graph."""
 
+    finn_impl = "rtl"
     name = "StreamingDataWidthConverter"
     hw_ops = ("StreamingDataWidthConverter",)
 

@@ -24,7 +24,7 @@ from qonnx.custom_op.registry import getCustomOp
 from build_flows.errors import FoldingError, NonBinaryActivationError, UnsupportedLayerError
 from build_flows.ops.base import (HW_DIR, MapContext, OpKind, RTLParamError, check_divides,
                                   check_positive, describe, divisors, finn_hls_estimate,
-                                  first_meeting, folding_error, producer_swg)
+                                  can_go_parallel, first_meeting, folding_error, producer_swg)
 from build_flows.rtl.graph import stream_stage
 from build_flows.rtl.stream import mem_text, pack_lanes, unpack_lanes
 
@@ -427,30 +427,44 @@ class MVAU(OpKind):
         return (mh // inst.get_nodeattr("PE")) * (mw // inst.get_nodeattr("SIMD")) * _vectors(inst)
 
     def fold(self, model, node, target_cycles):
+        """SIMD up to the input channels, then PE; a convolution that still
+        misses the target takes SIMD above its channels (a divisor of MW), which
+        puts FINN's parallel sliding window in front (one whole window a beat)."""
         inst = getCustomOp(node)
         swg = producer_swg(model, node)
-        simd_max = getCustomOp(swg).get_nodeattr("IFMChannels") if swg is not None else inst.get_nodeattr("MW")
+        mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
+        ch = getCustomOp(swg).get_nodeattr("IFMChannels") if swg is not None else mw
         meets = lambda: self.cycles(model, node) <= target_cycles  # noqa: E731
         inst.set_nodeattr("PE", 1)
-        if not first_meeting(node, "SIMD", divisors(simd_max), meets):
-            first_meeting(node, "PE", divisors(inst.get_nodeattr("MH")), meets)
+        if first_meeting(node, "SIMD", divisors(ch), meets):
+            return
+        if first_meeting(node, "PE", divisors(mh), meets) or not can_go_parallel(swg):
+            return
+        for simd in (d for d in divisors(mw) if d > ch):
+            inst.set_nodeattr("SIMD", simd)
+            if first_meeting(node, "PE", divisors(mh), meets):
+                return
 
     def cap_reason(self, model, node):
         inst = getCustomOp(node)
         swg = producer_swg(model, node)
         ch = getCustomOp(swg).get_nodeattr("IFMChannels") if swg is not None else None
-        if ch is not None and ch < inst.get_nodeattr("MW"):
+        if ch is not None and ch < inst.get_nodeattr("MW") and not can_go_parallel(swg):
             return (f"PE={inst.get_nodeattr('PE')} of MH={inst.get_nodeattr('MH')} and SIMD="
                     f"{inst.get_nodeattr('SIMD')}: a convolution's SIMD is capped at its {ch} input "
-                    "channel(s), since the sliding window streams one pixel's channels per beat "
-                    "(FINN's parallel window, which lifts the cap, is not built yet)")
+                    "channel(s), since its sliding window cannot go parallel here")
         return (f"PE={inst.get_nodeattr('PE')} of MH={inst.get_nodeattr('MH')}, SIMD="
                 f"{inst.get_nodeattr('SIMD')} of MW={inst.get_nodeattr('MW')}")
 
     def sync(self, model, node):
-        swg = producer_swg(model, node)  # the window streams SIMD channels per beat
+        swg = producer_swg(model, node)
         if swg is not None:
-            getCustomOp(swg).set_nodeattr("SIMD", getCustomOp(node).get_nodeattr("SIMD"))
+            # SIMD up to the channels: the window streams SIMD channels per beat;
+            # above them: the parallel window, all channels of the whole window a beat
+            win, simd = getCustomOp(swg), getCustomOp(node).get_nodeattr("SIMD")
+            ch = win.get_nodeattr("IFMChannels")
+            win.set_nodeattr("parallel_window", int(simd > ch))
+            win.set_nodeattr("SIMD", min(simd, ch))
 
     def check_folding(self, model, node):
         cfg = mvtu_config(model, node)
@@ -463,11 +477,17 @@ class MVAU(OpKind):
         swg = producer_swg(model, node)
         if swg is not None:
             ch = getCustomOp(swg).get_nodeattr("IFMChannels")
-            if ch % cfg.simd:
+            if cfg.simd > ch and not can_go_parallel(swg):
+                raise FoldingError(
+                    f"layer {node.name}: SIMD={cfg.simd} is above its {ch} input channels, which "
+                    f"needs FINN's parallel sliding window, which is built only for stride-1 windows "
+                    f"larger than 1x1 ({swg.name} is not one); choose SIMD from {divisors(ch)}")
+            if cfg.simd <= ch and ch % cfg.simd:
                 raise FoldingError(
                     f"layer {node.name}: SIMD={cfg.simd} does not divide its {ch} input channels "
                     f"(MW={cfg.mw} = kernel x channels; the sliding window {swg.name} streams "
-                    f"SIMD channels per beat); choose SIMD from {divisors(ch)}")
+                    f"SIMD channels per beat); choose SIMD from {divisors(ch)}, or a divisor of "
+                    f"MW above {ch} (FINN's parallel window)")
 
     def stage(self, model, node, ctx: MapContext):
         cfg = mvtu_config(model, node).validate()

@@ -48,6 +48,7 @@ def _binary_padding_is_exact(model, node) -> bool:
 
 
 class Padding(OpKind):
+    finn_impl = "rtl"
     name = "FMPadding"
     hw_ops = ("FMPadding",)
     fold_attrs = {"FMPadding": ("SIMD",)}

@@ -28,6 +28,7 @@ TIES = {**AXILITE_TIES, "in1_V_TVALID": "1'b0", "in1_V_TDATA": "'0"}
 
 
 class Thresholding(OpKind):
+    finn_impl = "rtl"
     name = "Thresholding"
     hw_ops = ("Thresholding",)
     fold_attrs = {"Thresholding": ("PE",)}

@@ -43,6 +43,7 @@ def report_dict(state, cfg) -> dict:
         "accuracy": state.accuracy or None,
         "target_not_met": getattr(state, "fold_cap", None) or None,  # absent in older saved states
         "host_tail": _host_tail(state),
+        "folding_choice": getattr(state, "folding_choice", None) or None,
         "layers": layers,
         "fifos": fifos,
         "step_seconds": state.timings,

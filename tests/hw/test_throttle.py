@@ -20,6 +20,18 @@ def test_throttle_passes_every_word(width, prob, seed):
         assert res.total_cycles > 300 * (1 + prob / 512), name
 
 
+def test_throttle_refuses_the_first_offered_beat():
+    """Even where its pseudo-random pattern would let a beat pass, the first beat
+    offered after reset waits a cycle: a link with few beats is stalled at least
+    once (STALL_PROB=1 of 256 stalls almost never otherwise)."""
+    words = list(range(20))
+    res = run_patterns("axis_throttle", {"DATA_WIDTH": 8, "STALL_PROB": 1, "SEED": 5}, words, 8, 8, 20)
+    full = res["full"]
+    assert full.out_words == words
+    free = run_patterns("axis_throttle", {"DATA_WIDTH": 8, "STALL_PROB": 0}, words, 8, 8, 20)["full"]
+    assert full.total_cycles >= free.total_cycles + 1
+
+
 def test_throttle_without_stalls_is_full_rate():
     words = list(range(100))
     res = run_patterns("axis_throttle", {"DATA_WIDTH": 8, "STALL_PROB": 0}, words, 8, 8, 100)

@@ -76,3 +76,23 @@ def test_parse_stat_counts_cells():
         3   DSP48E1
 """
     assert parse_stat(text) == {"LUT": 18 + 24 + 1, "FF": 23, "BRAM36": 1.5, "DSP": 3}
+
+
+def test_a_synthesis_timeout_is_cached(tmp_path, monkeypatch):
+    """A stage that timed out is not synthesised again under the same or a
+    shorter limit (a rerun does not wait again); a longer limit retries it."""
+    import time
+
+    from build_flows.estimate.yosys import YosysTimeout
+    monkeypatch.setenv("SDBNN_SIM_CACHE", str(tmp_path / "cache" / "verilator"))
+    params = {"DATA_WIDTH": 8, "DEPTH": 5}
+    with pytest.raises(YosysTimeout, match="more than 0.01 s"):
+        synth("axis_fifo", sources("axis_fifo"), params, timeout=0.01)
+    entries = list((tmp_path / "cache" / "yosys").glob("*.json"))
+    assert len(entries) == 1 and '"timed_out_after": 0.01' in entries[0].read_text()
+    t = time.monotonic()
+    with pytest.raises(YosysTimeout, match="an earlier run"):
+        synth("axis_fifo", sources("axis_fifo"), params, timeout=0.01)
+    assert time.monotonic() - t < 0.5  # answered from the cache, no Yosys run
+    res = synth("axis_fifo", sources("axis_fifo"), params, timeout=300)
+    assert res["FF"] > 0 and "timed_out_after" not in entries[0].read_text()
