@@ -63,8 +63,10 @@ class Outcome:
 def build(model: str, frames: int, work: Path):
     """The design up to FIFO sizing (the faults go into its rtl/)."""
     if model == "digits":
+        # the folding the README's figures were measured at (the build's default is
+        # now the fastest that fits, a different design)
         cfg = BuildConfig(board="pynq-z2", checkpoint=DEFAULT_CHECKPOINT, verify_images=frames,
-                          out=work / "digits", yosys=False)
+                          target_fps=100_000, out=work / "digits", yosys=False)
     else:
         sys.path.insert(0, str(REPO / "tests"))
         from helpers import reduced_cnv_onnx
