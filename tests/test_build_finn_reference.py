@@ -31,11 +31,12 @@ def _check(state, frames: int) -> None:
 
 @pytest.mark.parametrize("name", ["tfc", "sfc"])
 def test_finn_fc_w1a1(tmp_path, name):
-    """SFC also needs a width converter of 1 -> 392 bits, more than FINN's
-    converter regroups under Verilator 5.48 (256): two are chained."""
+    """At 100,000 FPS (the default fastest folding's wide layers take minutes
+    more to compile). SFC also needs a width converter of 1 -> 392 bits, more
+    than FINN's converter regroups under Verilator 5.48 (256): two are chained."""
     onnx = export_finn_reference(name, tmp_path / f"{name}_1w1a.onnx")
     cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=6,
-                      out=tmp_path / "b", yosys=False)
+                      target_fps=100_000, out=tmp_path / "b", yosys=False)
     state = run_build(cfg)
     _check(state, 6)
     ops = [st.op for st in state.graph.layers()]
