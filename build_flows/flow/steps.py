@@ -274,8 +274,8 @@ def step_simulate(state: BuildState, cfg: BuildConfig) -> BuildState:
     out_words = graph.words_per_frame(graph.output_edge)
     ii, latency = measure(free, out_words)
     ii_stressed, _ = measure(stressed, out_words)
-    expected = _bottleneck(graph)
     slowest, ours_max = _bottleneck_stage(graph)
+    expected = slowest.expected_cycles
     exact = slowest.style == "ours"
     if state.host_tail:  # the host's class of the streamed integers
         from build_flows.frontend.convert import host_classes

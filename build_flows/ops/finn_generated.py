@@ -16,7 +16,7 @@ from onnx import helper
 from qonnx.custom_op.registry import getCustomOp
 
 from build_flows.errors import FoldingError, UnsupportedLayerError
-from build_flows.ops.base import MapContext, OpKind, describe, finn_inst
+from build_flows.ops.base import MapContext, OpKind, can_go_parallel, describe, finn_inst
 from build_flows.rtl.graph import Stage, StageGraph, stream_stage
 
 
@@ -94,7 +94,6 @@ class SlidingWindow(OpKind):
         return int(finn_inst(node, "rtl").get_exp_cycles())
 
     def cap_reason(self, model, node):
-        from build_flows.ops.base import can_go_parallel
         inst = getCustomOp(node)
         simd, ch = inst.get_nodeattr("SIMD"), inst.get_nodeattr("IFMChannels")
         if inst.get_nodeattr("parallel_window"):
@@ -107,7 +106,6 @@ class SlidingWindow(OpKind):
         return f"SIMD={simd} of {ch} input channels, set by the layer it feeds"
 
     def check_folding(self, model, node):
-        from build_flows.ops.base import can_go_parallel
         inst = getCustomOp(node)
         if inst.get_nodeattr("parallel_window"):
             if self.absorbed(model, node) or not can_go_parallel(node):
