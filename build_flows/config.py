@@ -89,6 +89,8 @@ class BuildConfig:
     sim_jobs: int = 1  # processes per verification run, each simulating a share of the frames
     layer_check_frames: int = 200  # frames whose every link is compared (the rest: classes)
     accuracy_images: int = 0  # test images run through the HW graph for accuracy (-1: all, 0: none)
+    dma_frames: int | None = None  # frames per DMA packet (TLAST) of the deploy package; None: chosen
+    vivado: bool = False  # run the generated Vivado Tcl to a bitfile (needs vivado on PATH)
     from_step: str | None = None  # first step to run (earlier ones from OUT's saved state)
     to_step: str | None = None  # last step to run
 
@@ -124,7 +126,8 @@ class BuildConfig:
                                  ("--sim-threads", self.sim_threads, 1),
                                  ("--sim-jobs", self.sim_jobs, 1),
                                  ("--layer-check-frames", self.layer_check_frames, 1),
-                                 ("fifo_margin", self.fifo_margin, 0)):
+                                 ("fifo_margin", self.fifo_margin, 0),
+                                 ("--dma-frames", 1 if self.dma_frames is None else self.dma_frames, 1)):
             if not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} {value!r} must be an integer >= {low}"
                                   + (" (the II is measured between frames)" if low == 2 else ""))

@@ -50,6 +50,10 @@ class ConfigError(BuildError):
     """A build config file or step name that cannot be used."""
 
 
+class VivadoError(BuildError):
+    """Vivado (run by --vivado) failed or wrote no bitfile: the user's tool, not ours."""
+
+
 class ToolError(RuntimeError):
     """An internal failure of one tool (`tool` names it)."""
 

@@ -84,6 +84,20 @@ def test_default_digits_build_bit_exact(digits_build):
     assert "0 class mismatches" in stdout and "verified   : every beat of" in stdout
 
 
+def test_default_digits_build_writes_the_deploy_package(digits_build):
+    """The package step of the default build: deploy/ (driver, validate.py,
+    notebook, README, io.json, manifest), deploy.zip and vivado/build.tcl."""
+    out, stdout = digits_build
+    files = {p.name for p in (out / "deploy").iterdir()}
+    assert {"driver.py", "validate.py", "demo.ipynb", "README.md", "io.json", "manifest.json"} <= files
+    assert (out / "deploy.zip").is_file() and (out / "vivado" / "build.tcl").is_file()
+    io_spec = json.loads((out / "deploy" / "io.json").read_text())
+    assert io_spec["bus_bits"] == 64 and io_spec["input"]["shape"] == [1, 8, 8]
+    report = json.loads((out / "report.json").read_text())
+    assert report["deploy"]["frames_per_packet"] == io_spec["frames_per_packet"]
+    assert "[package]" in stdout
+
+
 def test_build_folder_has_finn_style_files(digits_build):
     """FINN-named per-layer reports agree with report.json; every step's model
     is kept; rtl/ holds every source its filelist names and every memory file."""
@@ -234,11 +248,14 @@ def test_folding_json_round_trip(digits_ckpt, tmp_path):
     assert state.hw.get_node_from_name("MVAU_1") is not None
 
 
-@pytest.mark.parametrize("first_bits", [1, 4])  # 4: integer x 4-bit first layer (MVTU int_int)
+# 4: integer x 4-bit first layer (MVTU int_int); 1 (integer x bipolar, as the
+# default digits build) is a slow test
+@pytest.mark.parametrize("first_bits", [pytest.param(1, marks=pytest.mark.slow), 4])
 def test_tfc_end_to_end(tmp_path, first_bits):
     cfg = BuildConfig(board="pynq-z2", model="tfc",
                       checkpoint=untrained(tmp_path, "tfc", first_bits=first_bits),
-                      verify_images=20, dataset="random", out=tmp_path / "b", yosys=False)
+                      verify_images=20, dataset="random", out=tmp_path / "b", yosys=False,
+                      target_fps=100_000)
     state = run_build(cfg)
     first = next(st for st in state.graph.layers() if st.op == "MVAU")
     assert first.params["MODE"] == (1 if first_bits == 1 else 2)

@@ -81,6 +81,15 @@ def test_gap_into_the_classifier_leaves_a_host_tail(tmp_path):
     np.testing.assert_array_equal(state.ref_classes, np.argmax(a * state.ref_acc + b, axis=1))
     np.testing.assert_array_equal(state.ref_classes, host_classes(state.ref_acc, state.output_affine))
     np.testing.assert_array_equal(state.ref_classes, np.argmax(state.ref_logits, axis=1))  # the model's
+    # the deploy driver through the simulated DMA: every integer, and the host's class from
+    # io.json's affine (a design without LabelSelect streams kind "integers")
+    from build_flows.deploy.board.driver import Accelerator
+    io_spec = json.loads((tmp_path / "b" / "deploy" / "io.json").read_text())
+    assert io_spec["output"]["kind"] == "integers" and len(io_spec["output"]["affine"]["b"]) == 5
+    classes, outputs = Accelerator(tmp_path / "b" / "deploy", transport="sim", stall_prob=0.3).execute(
+        np.asarray(state.pixels, np.uint8), scores=True)
+    np.testing.assert_array_equal(outputs, np.asarray(state.ref_acc).reshape(len(outputs), -1))
+    np.testing.assert_array_equal(classes, state.ref_classes)
 
 
 def test_a_wrong_pool_length_is_caught(tmp_path, monkeypatch):

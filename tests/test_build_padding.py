@@ -9,6 +9,10 @@ from build_flows.config import BuildConfig
 from build_flows.flow import run_build
 from helpers import randomise_sd_parameters
 
+# a fixed folding target: the default (fastest that fits) makes designs that
+# take minutes longer to compile and say nothing more about padding
+PINNED_FPS = 100_000
+
 
 def padded_net(path, convs):
     from quant_models.export import export_qonnx
@@ -22,7 +26,7 @@ def padded_net(path, convs):
 def test_padded_first_layer_builds_and_verifies(tmp_path):
     onnx = padded_net(tmp_path / "pad_first.onnx", [8, "P"])
     cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=6,
-                      out=tmp_path / "b", yosys=False)
+                      out=tmp_path / "b", yosys=False, target_fps=PINNED_FPS)
     state = run_build(cfg)
     sim = state.sim
     assert sim["mismatches"] == 0 and sim["differences"] == []
@@ -45,7 +49,7 @@ def test_padded_binary_convolutions_build_and_equal_the_model(tmp_path, convs, i
     model = _conv_net("padded", ModelConfig(in_channels=1, image_size=image), convs, [32], padding=1)
     export_qonnx(randomise_sd_parameters(model), tmp_path / "m.onnx")
     cfg = BuildConfig(board="pynq-z2", onnx=tmp_path / "m.onnx", dataset="random",
-                      verify_images=8, out=tmp_path / "b", yosys=False)
+                      verify_images=8, out=tmp_path / "b", yosys=False, target_fps=PINNED_FPS)
     state = run_build(cfg)
     sim = state.sim
     assert sim["mismatches"] == 0 and sim["differences"] == []
@@ -64,6 +68,6 @@ def test_the_border_correction_is_needed(tmp_path, monkeypatch):
     monkeypatch.setattr(mvau.MVAU, "finn_reference", lambda self, model, node: None)
     onnx = padded_net(tmp_path / "pad_all.onnx", [8, "P", 16])
     cfg = BuildConfig(board="pynq-z2", onnx=onnx, dataset="random", verify_images=8,
-                      out=tmp_path / "b", yosys=False)
+                      out=tmp_path / "b", yosys=False, target_fps=PINNED_FPS)
     with pytest.raises(SimulationMismatchError):
         run_build(cfg)

@@ -20,7 +20,7 @@ def spec(convs, fcs=(8,), c=2, h=9, w=8, seed=0, first_bits=1):
                         first_bits=first_bits, convs=list(convs), fcs=list(fcs), classes=5)
 
 
-@pytest.mark.parametrize("pool", [(3, 2, 0), (2, 1, 0), (3, 2, 1), (3, 3, 1)],
+@pytest.mark.parametrize("pool", [(3, 2, 0), (2, 1, 0), (3, 2, 1), pytest.param((3, 3, 1), marks=slow)],
                          ids=["3x3s2", "2x2s1", "3x3s2p1", "3x3s3p1"])
 def test_pools_build_and_verify(tmp_path, pool):
     net = spec([fuzz.ConvSpec(7, 3, 1, 1, True, pool), fuzz.ConvSpec(5, 2, 0, 1, True, None)])
@@ -37,7 +37,8 @@ def test_stride_larger_than_kernel_is_refused_by_name(tmp_path):
     assert "use a stride <= kernel" in rec["error"]
 
 
-@pytest.mark.parametrize("seed", [0, 3, 5, 21])
+# 3 and 21 are slow tests (make test-all): each build is a minute of the suite
+@pytest.mark.parametrize("seed", [0, pytest.param(3, marks=slow), 5, pytest.param(21, marks=slow)])
 def test_fuzz_sample(tmp_path, seed):
     """Seeds that found bugs: 3 (a stride beyond a 1x1 map, a 1x1 window over
     a 1x1 map), 5 (the link recorder stopped before a pool's dropped row had
@@ -70,7 +71,8 @@ def test_reduced_vgg_small_builds_and_verifies(tmp_path):
     model = randomise_sd_parameters(get_model("vgg_small", width=0.125, last_bits=1, image_size=16))
     save_checkpoint(tmp_path / "v.pt", model)
     state = run_build(BuildConfig(board="pynq-z2", checkpoint=tmp_path / "v.pt", dataset="random",
-                                  verify_images=2, out=tmp_path / "b", yosys=False))
+                                  verify_images=2, out=tmp_path / "b", yosys=False,
+                                  target_fps=20_000))
     assert state.sim["mismatches"] == 0 and state.sim["differences"] == []
     ops = [st.op for st in state.graph.layers()]
     assert ops.count("FMPadding") == 6 and ops.count("MaxPool") == 3

@@ -41,6 +41,7 @@ STEPS = [
     Step("simulate", S.step_simulate, ("verify", "waves", "rtlsim_performance.json")),
     Step("accuracy", S.step_accuracy, ("accuracy.json",)),
     Step("estimate", S.step_estimate, ("synth",)),
+    Step("package", S.step_package, ("deploy", "deploy.zip", "vivado")),
     Step("report", S.step_report, ("report.json", "report.html", "estimate_layer_cycles.json",
                                    "estimate_layer_resources.json",
                                    "estimate_network_performance.json")),

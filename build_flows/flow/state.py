@@ -141,6 +141,7 @@ class BuildState:
     accuracy: dict = field(default_factory=dict)  # accuracy (with --accuracy-images)
     layer_resources: dict = field(default_factory=dict)  # estimate: per stage
     resources: dict = field(default_factory=dict)  # estimate: totals
+    deploy: dict = field(default_factory=dict)  # package: OUT/deploy/ summary
     timings: dict = field(default_factory=dict)  # run_build: seconds per step
 
     @property

@@ -431,6 +431,30 @@ def step_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:
     return state
 
 
+def step_package(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """OUT/deploy/ (PYNQ driver, validate.py, notebook, io.json, manifest),
+    OUT/deploy.zip and OUT/vivado/ (deploy top, build.tcl); with --vivado, the
+    bitfile through the vivado on PATH (deploy/package.py)."""
+    from build_flows.deploy.package import run_vivado, write_package
+    t = time.time()
+    io = write_package(state, cfg)
+    state.deploy = {"dir": str(cfg.out / "deploy"), "bus_bits": io["bus_bits"],
+                    "frames_per_packet": io["frames_per_packet"],
+                    "input_bus_words_per_frame": io["input"]["bus_words_per_frame"],
+                    "output_bus_words_per_frame": io["output"]["bus_words_per_frame"],
+                    "bitfile": None}
+    say(f"[package] {cfg.out / 'deploy'} and deploy.zip (driver, validate.py, io.json, manifest), "
+        f"{cfg.out / 'vivado' / 'build.tcl'}; DMA packets of {io['frames_per_packet']} frames on a "
+        f"{io['bus_bits']}-bit bus ({time.time() - t:.1f} s)")
+    if cfg.vivado:
+        man = run_vivado(state, cfg, say)
+        state.deploy["bitfile"] = man["bitfile"]
+    else:
+        say("[package] no bitfile: rerun with --vivado where Vivado is installed "
+            "(--from-step package keeps this build)")
+    return state
+
+
 def step_report(state: BuildState, cfg: BuildConfig) -> BuildState:
     """report.json (stable keys), report.html and FINN's per-layer report files."""
     from build_flows import report

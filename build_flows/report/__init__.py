@@ -41,6 +41,7 @@ def report_dict(state, cfg) -> dict:
         "board_resources": {"LUT": b.LUT, "FF": b.FF, "BRAM36": b.BRAM36, "DSP": b.DSP},
         "sim": state.sim,
         "accuracy": state.accuracy or None,
+        "deploy": getattr(state, "deploy", None) or None,
         "target_not_met": getattr(state, "fold_cap", None) or None,  # absent in older saved states
         "host_tail": _host_tail(state),
         "folding_choice": getattr(state, "folding_choice", None) or None,

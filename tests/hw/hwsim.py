@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from build_flows.ops.base import HW_DIR
 from build_flows.sim.verilator import SimResult, simulate
+
+TEST_RTL = Path(__file__).resolve().parent / "rtl"  # test-only wrappers
 
 # (name, in_gap_prob, out_stall_prob): idle-free, input gaps, back-pressure, both
 PATTERNS = [("full", 0.0, 0.0), ("gaps", 0.4, 0.0), ("stall", 0.0, 0.4), ("both", 0.3, 0.3)]
@@ -17,10 +21,14 @@ SOURCES = {
     "axis_fifo": ["axis_fifo.sv"],
     "axis_skid": ["axis_skid.sv"],
     "axis_throttle": ["axis_throttle.sv"],
+    "dma_to_stream": ["dma_to_stream.sv", "axis_skid.sv"],
+    "stream_to_dma": ["stream_to_dma.sv", "axis_skid.sv"],
+    "stream_to_dma_tap": [TEST_RTL / "stream_to_dma_tap.sv", "stream_to_dma.sv", "axis_skid.sv"],
 }
 
 
 def sources(top: str) -> list:
+    """The source files of `top`: names in hw/, or absolute paths (test wrappers)."""
     return [HW_DIR / name for name in SOURCES[top]]
 
 
