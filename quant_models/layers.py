@@ -202,7 +202,11 @@ class DynamicASD(nn.Module):
     Every step has an integer meaning: the input is quantised to 8 bits, the mean
     over H x W is re-quantised to 8 bits, W1/W2 are 4-bit integers (no bias), the
     ReLU output is 4-bit unsigned and the shift after the sigmoid is quantised to
-    ``bits`` bits on [0, 1] (steps of 1 / (2**bits - 1)).
+    ``bits`` bits in steps of 1 / 2**bits, on [0, 1 - 1 / 2**bits]. Steps of a
+    power of two keep every shift exact in float32 and put sigmoid(0) = 1/2 on a
+    level (8/16) instead of half-way between two (7.5/15): an SE accumulator of
+    exactly 0, which a frame whose hidden units are all 0 gives, would otherwise
+    round by PyTorch's float noise, and no integer hardware could follow it.
     """
 
     def __init__(self, channels: int, reduction: int = 16, bits: int = 4, spatial: bool = True):
@@ -215,7 +219,8 @@ class DynamicASD(nn.Module):
         self.relu = qnn.QuantReLU(bit_width=bits)
         self.fc2 = qnn.QuantLinear(hidden, channels, bias=False, weight_bit_width=bits)
         self.shift_quant = qnn.QuantIdentity(
-            act_quant=_ShiftQuant, bit_width=bits, return_quant_tensor=False
+            act_quant=_ShiftQuant, bit_width=bits, return_quant_tensor=False,
+            scaling_const=1.0 - 2.0 ** -bits, max_val=1.0 - 2.0 ** -bits,
         )
 
     def forward(self, a: Tensor) -> Tensor:
@@ -226,8 +231,9 @@ class DynamicASD(nn.Module):
 
 
 class _ShiftQuant(Uint8ActPerTensorFloat):
-    """Unsigned ``bit_width`` bits on [0, 1]: Brevitas divides the constant range by
-    2**bit_width - 1 to get the scale."""
+    """Unsigned ``bit_width`` bits with a constant range: Brevitas divides the
+    range by 2**bit_width - 1 to get the scale, so DynamicASD passes the range
+    1 - 2**-bits for steps of 2**-bits."""
 
     scaling_impl_type = ScalingImplType.CONST
     scaling_const = 1.0

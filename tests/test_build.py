@@ -350,7 +350,6 @@ def test_design_too_big(tmp_path):
 @pytest.mark.parametrize("name, cfg, culprit", [
     ("resnet20", dict(image_size=8, in_channels=1, first_bits=1, last_bits=1),
      r"\(Add of two streams, a residual shortcut\)"),
-    ("digits_cnv", dict(asd="dynamic"), r"\(Sigmoid\) .*dynamic ASD.*--asd static"),
 ])
 def test_unsupported_layer_is_named(tmp_path, name, cfg, culprit):
     ckpt = untrained(tmp_path, name, **cfg)

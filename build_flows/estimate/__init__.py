@@ -80,7 +80,7 @@ def estimate(graph: StageGraph, model, part: str, out: Path, yosys: bool = True,
         if res is not None:
             per[st.name] = {**res, "source": "yosys"}
         else:
-            per[st.name] = {**finn_estimate(model, st, part), "source": "finn"}
+            per[st.name] = {**finn_estimate(model, st, part), "source": BY_NAME[st.op].estimate_source}
     return per, totals(per.values())
 
 

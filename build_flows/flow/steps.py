@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from build_flows.config import DEFAULT_CHECKPOINT, BuildConfig
-from build_flows.errors import ConfigError, InputShapeError, ModelInputError, SimulationMismatchError
+from build_flows.errors import (ConfigError, InputShapeError, ModelInputError, SimulationMismatchError,
+                                 UnsupportedLayerError)
 from build_flows.flow.state import BuildState, CheckpointSource, OnnxSource
 
 WAVES_SUFFIX = ".vcd"  # --waves format; ".fst" needs the zlib and lz4 headers (no lz4 here)
@@ -92,8 +93,14 @@ def step_export(state: BuildState, cfg: BuildConfig) -> BuildState:
 def step_streamline(state: BuildState, cfg: BuildConfig) -> BuildState:
     """Integer pixel input, then QONNX -> streamlined FINN-ONNX."""
     from build_flows.frontend import convert, pixels, support
+    from build_flows.frontend.dynamic_asd import FuseError
     support.check_supported(state.qonnx)
-    model, affine = convert.streamline_for_hw(pixels.prepare_pixel_input(state.qonnx))
+    try:
+        model, affine = convert.streamline_for_hw(pixels.prepare_pixel_input(state.qonnx))
+    except FuseError as e:
+        raise UnsupportedLayerError(f"{e}; the dynamic-ASD unit takes the block that "
+                                    "quant_models.layers.DynamicASD exports (or train with "
+                                    "python -m quant_models.train --asd static)") from e
     state.ref_acc = _integer_logits(state.ref_logits, affine, "the reference")
     state.output_affine = affine
     if state.source.kind == "checkpoint":  # QONNX = PyTorch, in integers, on every image
@@ -146,6 +153,7 @@ def step_to_hw(state: BuildState, cfg: BuildConfig) -> BuildState:
     model = convert.convert_to_hw(state.streamlined)
     model, state.layout = convert.partition_dataflow(model, cfg.out / "partitions")
     support.check_hw_graph(model)
+    support.check_board(model, cfg.board, cfg.board_info)
     if cfg.folding is not None:
         notes = []
         model = folding.apply_folding_json(model, cfg.folding, notes)

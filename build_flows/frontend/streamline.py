@@ -31,6 +31,7 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
+from build_flows.frontend.dynamic_asd import FuseDynamicASD
 from build_flows.frontend.global_pool import GlobalAveragePoolToAccPool, ReduceMeanToGlobalAveragePool
 
 
@@ -153,6 +154,10 @@ STREAMLINE_PASSES = [
     (MoveScalarAffinePastMaxPoolNHWC, "the XNOR affine past a pool that comes before BN"),
     (Streamline, "fold the XNOR conversion's affine into thresholds"),
     (MoveMaxPoolNHWCPastMultiThreshold, "a pool before BN + sign: thresholds first, then a binary pool"),
+    (FuseDynamicASD, "a dynamic-ASD block (mean, SE MLP, sigmoid, shift, sign) -> one DynamicASD "
+                     "node (before the rounding: its ties round half to even, as Brevitas does)"),
+    (MakeMaxPoolNHWC, "a pool after a dynamic-ASD node in the NHWC layout"),
+    (absorb.AbsorbConsecutiveTransposes, "drop the transpose pairs around dynamic-ASD nodes"),
     (RoundThresholdsKeepingBorders, "integer thresholds within the input's range (not after a "
                                     "padded binary conv: half-integer accumulators at its border)"),
 ]
@@ -174,7 +179,7 @@ class StructureError(ValueError):
 # What may stand between the first and the last matrix product once streamlined.
 BETWEEN_BINARY_LAYERS = {
     "MultiThreshold", "XnorPopcountMatMul", "Im2Col", "MaxPoolNHWC", "MaxPool",
-    "Transpose", "Reshape", "Flatten", "GlobalAccPool",
+    "Transpose", "Reshape", "Flatten", "GlobalAccPool", "DynamicASD",
 }
 
 
@@ -201,6 +206,12 @@ def _what_is_left(model: ModelWrapper, node) -> str:
                     "put BN before the pool (conv -> BN -> sign -> pool) or keep BN scales positive")
         return (f"a scale or bias after the max-pool {prod.name} that could not be folded into "
                 "the thresholds")
+    if node.op_type in ("Sigmoid", "GlobalAveragePool") or (
+            node.op_type in ("Mul", "Add", "MatMul")
+            and any(n.op_type == "Sigmoid" for n in model.graph.node)):
+        return ("part of a dynamic-ASD block (mean, SE MLP, sigmoid, shift, sign) that is not "
+                "the pattern quant_models.layers.DynamicASD exports (one 8-bit activation, "
+                "4-bit SE weights and ReLU, a sigmoid, a 4-bit shift, then the sign)")
     if node.op_type in ("Mul", "Add"):
         return ("a scale or bias that could not be folded into thresholds: a multi-bit activation, "
                 "or an operation between layers that is neither BN nor a sign")

@@ -18,7 +18,6 @@ UNSUPPORTED_OPS = {
     "ReduceMean": "a mean over axes other than H and W (a mean over both, a global average "
                   "pool, is supported)",
     "AveragePool": "average pooling: use max-pooling",
-    "Sigmoid": "dynamic ASD (squeeze-and-excitation shift): train with --asd static",
     "Softmax": "softmax: export the logits (argmax is the same)",
 }
 
@@ -36,10 +35,27 @@ def check_supported(model: ModelWrapper) -> None:
                 f"layer {node.name} (Quant) quantises to unsigned 1 bit, {{0, 1}} (e.g. a 1-bit "
                 "QuantReLU): binary layers here take bipolar {-1, +1} activations; use a "
                 "sign activation (Brevitas QuantIdentity/BipolarQuant with bit_width=1)")
-        if node.op_type == "Add" and all(model.get_initializer(i) is None for i in node.input):
+        if (node.op_type == "Add" and all(model.get_initializer(i) is None for i in node.input)
+                and not any(_from_sigmoid(model, i) for i in node.input)):
             raise UnsupportedLayerError(
                 f"layer {node.name} (Add of two streams, a residual shortcut) has no streaming "
                 f"hardware yet: use a feed-forward model such as cnv, tfc or digits_cnv")
+
+
+def _from_sigmoid(model: ModelWrapper, tensor: str) -> bool:
+    """True if tensor is a quantised sigmoid, through scales and reshapes: the
+    shift a dynamic ASD adds to the activation (frontend/dynamic_asd.py fuses
+    that Add into its unit), not a residual shortcut."""
+    node = model.find_producer(tensor)
+    for _ in range(6):
+        if node is None:
+            return False
+        if node.op_type == "Sigmoid":
+            return True
+        if node.op_type not in ("Mul", "Div", "Quant", "Reshape", "Flatten", "Unsqueeze"):
+            return False
+        node = model.find_producer(node.input[0])
+    return False
 
 
 def _unsigned_one_bit(model: ModelWrapper, node) -> bool:
@@ -56,6 +72,12 @@ def check_streamlined(model: ModelWrapper) -> None:
         check_binary_structure(model)
     except StructureError as e:
         raise NonBinaryActivationError(f"{e}; use a W1A1 model (binary weights and activations)") from e
+
+
+def check_board(model: ModelWrapper, board_name: str, board) -> None:
+    """Layers that cannot fit the board at any folding, named (each kind checks its own)."""
+    for node in model.graph.node:
+        kind_of(node).check_board(model, node, board_name, board)
 
 
 def check_hw_graph(model: ModelWrapper) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from build_flows.errors import UnsupportedLayerError
 from build_flows.ops.base import MapContext, OpKind, RTLParamError, describe
+from build_flows.ops.dynamic_asd import DynamicASDKind
 from build_flows.ops.fifo import FIFO
 from build_flows.ops.finn_generated import SlidingWindow, WidthConverter
 from build_flows.ops.global_acc_pool import GlobalAccPool
@@ -18,7 +19,7 @@ from build_flows.ops.padding import Padding
 from build_flows.ops.thresholding import Thresholding
 
 KINDS: list[OpKind] = [MVAU(), MaxPool(), GlobalAccPool(), LabelSelect(), Thresholding(), Padding(),
-                       SlidingWindow(), WidthConverter(), FIFO()]
+                       DynamicASDKind(), SlidingWindow(), WidthConverter(), FIFO()]
 
 REGISTRY: dict[str, OpKind] = {op: kind for kind in KINDS for op in kind.hw_ops}  # by FINN op type
 BY_NAME: dict[str, OpKind] = {kind.name: kind for kind in KINDS}  # by Stage.op
@@ -45,7 +46,7 @@ def unsupported_message(node) -> str:
             else "no streaming hardware exists for it")
     return (f"unsupported layer {describe(node)}: {hint}; supported after conversion are "
             f"{SUPPORTED_HW} (binary conv/FC with BN + sign, max-pool, global average pool, "
-            f"standalone thresholds, padding, top-1 label select)")
+            f"standalone thresholds, padding, dynamic ASD, top-1 label select)")
 
 
 __all__ = ["BY_NAME", "KINDS", "MapContext", "OpKind", "REGISTRY", "RTLParamError", "SUPPORTED_HW",

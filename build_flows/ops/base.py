@@ -136,10 +136,16 @@ class OpKind:
     # FINN's variant whose analytic model stands for the layer before any RTL
     # exists (node_estimate): "hls" for our RTL kinds, "rtl" for FINN's generators
     finn_impl = "hls"
+    # what finn_estimate reports: "finn" (FINN's analytic model) or "analytic" (our own)
+    estimate_source = "finn"
 
     def check(self, model: ModelWrapper, node, index: int, count: int) -> None:
         """Raise a BuildError if the node cannot be built (index/count: its
         place among the nodes of this kind)."""
+
+    def check_board(self, model: ModelWrapper, node, board_name: str, board) -> None:
+        """Raise DoesNotFitError if the node alone cannot fit the board,
+        whatever its folding (a buffer larger than the board's BRAM)."""
 
     def absorbed(self, model: ModelWrapper, node) -> bool:
         """True if another node's stage implements this node too."""

@@ -390,6 +390,13 @@ def _after_global_pool(model, node) -> bool:
     return prod is not None and prod.op_type == "GlobalAccPool"
 
 
+def _feeds_dynamic_asd(model, node) -> bool:
+    """True if the layer's multi-bit activation goes to a dynamic-ASD unit
+    (frontend/dynamic_asd.py), which binarises it."""
+    cons = model.find_consumer(node.output[0])
+    return cons is not None and cons.op_type == "DynamicASD"
+
+
 class MVAU(OpKind):
     name = "MVAU"
     hw_ops = ("MVAU",)
@@ -416,7 +423,7 @@ class MVAU(OpKind):
             raise UnsupportedLayerError(
                 f"layer {describe(node)}: a convolution on padded binary activations must end in "
                 "BN + sign (thresholds); one without an activation is not supported")
-        if index < count - 1 and odt not in BINARY:
+        if index < count - 1 and odt not in BINARY and not _feeds_dynamic_asd(model, node):
             raise NonBinaryActivationError(
                 f"layer {describe(node)} outputs {odt.name}: only binary activations (1 threshold) "
                 "are supported between layers; use a W1A1 model")

@@ -4,7 +4,8 @@ and the per-layer files FINN users look for in a build folder:
   estimate_layer_cycles.json        {layer: analytic cycles per frame} (FINN's format)
   estimate_layer_resources.json     {stage: {LUT, FF, BRAM36, BRAM_18K, DSP, source}}: FINN's
                                     file has BRAM_18K/LUT/URAM/DSP; ours adds FF and says
-                                    where each figure comes from (yosys or finn)
+                                    where each figure comes from (yosys, finn, or analytic:
+                                    our own model of a layer FINN has none for)
   estimate_network_performance.json critical_path_cycles, max_cycles, max_cycles_node_name,
                                     estimated_throughput_fps (FINN's keys, from the analytic
                                     cycles) and the measured II

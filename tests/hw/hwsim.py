@@ -18,6 +18,7 @@ SOURCES = {
     "window_or": ["window_or.sv", "axis_skid.sv"],
     "global_acc_pool": ["global_acc_pool.sv", "axis_skid.sv"],
     "label_select": ["label_select.sv"],
+    "dynamic_asd": ["dynamic_asd.sv", "axis_skid.sv"],
     "axis_fifo": ["axis_fifo.sv"],
     "axis_skid": ["axis_skid.sv"],
     "axis_throttle": ["axis_throttle.sv"],
