@@ -5,12 +5,15 @@ executor agree on every frame (the executor on every tensor)."""
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import sim_speed  # noqa: E402
 
 
+@pytest.mark.slow  # about 50 s with a warm simulator cache, 100 s cold: make test-all
 def test_sim_speed_smoke(tmp_path, capsys):
     rc = sim_speed.main(["--models", "digits_cnv", "--frames", "4", "--sim-threads", "1",
                          "--work", str(tmp_path)])

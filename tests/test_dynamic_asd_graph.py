@@ -21,7 +21,7 @@ from quant_models import get_model
 from quant_models.export import export_qonnx
 
 # (model, config, frames): a conv model (GAP -> MLP) and an FC one (no GAP)
-CASES = [("digits_cnv", {}, 24), ("tfc", {}, 12)]
+CASES = [("digits_cnv", {}, 16), ("tfc", {}, 8)]
 
 
 def _model(name, seed=0, **cfg):
