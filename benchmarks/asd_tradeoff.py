@@ -51,12 +51,14 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--target-fps", type=float, default=20_000)
+    ap.add_argument("--variants", nargs="+", choices=[a for _, a in VARIANTS],
+                    default=[a for _, a in VARIANTS], help="ASD variants to run (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="keep checkpoints and builds here")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = args.out or Path(tempfile.mkdtemp(prefix="asd_tradeoff_"))
     rows, train_s, build_s = [], 0.0, 0.0
-    for label, asd in VARIANTS:
+    for label, asd in (v for v in VARIANTS if v[1] in args.variants):
         accs, hw_accs, hw = [], [], None
         for i, seed in enumerate(args.seeds):
             run = root / f"{asd}_seed{seed}"

@@ -379,6 +379,21 @@ module dynamic_asd #(
     always_ff @(posedge clk) w1_q <= w1_rom[w1_addr];
   end
 
+  // w (signed W_BITS) x x (unsigned) as shifts and adds, so that synthesis
+  // builds the small products in LUTs (a DSP slice per 4-bit product would
+  // run a CNV-sized design out of DSPs)
+  localparam int XMAX = (G_W > H_W) ? G_W : H_W;
+  localparam int PMAX = W_BITS + XMAX + 1;
+  function automatic logic signed [PMAX-1:0] shift_add_mul(input logic [W_BITS-1:0] w,
+                                                            input logic [XMAX-1:0] x);
+    logic signed [PMAX-1:0] p, xs;
+    xs = PMAX'($signed({1'b0, x}));
+    p = '0;
+    for (int k = 0; k < W_BITS - 1; k++) if (w[k]) p = p + (xs <<< k);
+    if (w[W_BITS-1]) p = p - (xs <<< (W_BITS - 1));
+    shift_add_mul = p;
+  endfunction
+
   logic signed [ACC1_W-1:0] acc1[HID];
   always_ff @(posedge clk) begin
     if (v_s[B])
@@ -386,7 +401,7 @@ module dynamic_asd #(
         /* verilator lint_off UNUSEDSIGNAL */  // high bits: the sum wraps at its width
         logic signed [P1_W-1:0] prod;
         /* verilator lint_on UNUSEDSIGNAL */
-        prod = $signed(w1_q[j*W_BITS +: W_BITS]) * $signed({1'b0, g});
+        prod = P1_W'(shift_add_mul(w1_q[j*W_BITS +: W_BITS], XMAX'(g)));
         acc1[j] <= (first_s[B] ? ACC1_W'(0) : acc1[j]) + ACC1_W'(prod);
       end
   end
@@ -450,7 +465,7 @@ module dynamic_asd #(
         /* verilator lint_off UNUSEDSIGNAL */  // high bits: the sum wraps at its width
         logic signed [P2_W-1:0] prod;
         /* verilator lint_on UNUSEDSIGNAL */
-        prod = $signed(w2_q[j*W_BITS +: W_BITS]) * $signed({1'b0, h_reg[j]});
+        prod = P2_W'(shift_add_mul(w2_q[j*W_BITS +: W_BITS], XMAX'(h_reg[j])));
         sum = sum + ACC2_W'(prod);
       end
       acc2_a <= sum;

@@ -73,3 +73,12 @@ def test_dynamic_asd_cnv_builds_and_equals_pytorch(tmp_path):
     here): at 1,525 FPS, half of FINN's CNV-W1A1 throughput, since the frame
     rings do not fit pynq-z2's BRAM next to a 3,050 FPS folding."""
     _check(_build(tmp_path, "cnv", "random", 1_525, frames=8), 8)
+
+
+def test_ring_bram_by_hand():
+    """The ring's block RAM: the best tiling by 36 kbit or 18 kbit blocks."""
+    from build_flows.ops.dynamic_asd import ring_bram36
+    assert ring_bram36(8, 1024) == 0.5  # one BRAM18 as 1K x 18
+    assert ring_bram36(8, 2304) == 1.0  # one BRAM36 as 4K x 9 (or two BRAM18 as 2K x 9)
+    assert ring_bram36(16, 57600) == 28.5  # 57 BRAM18 as 1K x 18 (29 BRAM36 as 2K x 18)
+    assert ring_bram36(72, 512) == 1.0

@@ -4,13 +4,14 @@ What Brevitas exports for quant_models.layers.DynamicASD, once streamlined
 (frontend/streamline.py), per binarised layer:
 
     acc -> MultiThreshold A (8-bit q, NHWC) -> [Transpose to NCHW] -> Mul(c_in) = q
-    q -> GlobalAveragePool -> Reshape -> MultiThreshold B (8-bit mean)      (conv layers only)
+    q -> GlobalAveragePool -> Reshape -> MultiThreshold B (8-bit mean)      (conv layers only;
+                                                   a 1x1 map has no GAP left, as CNV's last conv)
       -> MatMul(W1, 4-bit) -> MultiThreshold C (4-bit ReLU)
       -> MatMul(W2, 4-bit) -> [Mul(c_sig)] -> Sigmoid -> MultiThreshold D (4-bit shift)
       -> [Reshape] -> Mul(c_s) = s
     q + s -> MultiThreshold E (the sign, BINARY after the XNOR conversion)
 
-:class:`FuseDynamicASD`, the last streamline pass, replaces everything after A
+:class:`FuseDynamicASD`, a streamline pass, replaces everything after A
 by one ``DynamicASD`` node (this file's custom op, FINN's HWCustomOp style)
 that reads A's unsigned counts in NHWC and writes E's bits in NHWC. A itself
 stays and becomes the MVAU's 8-bit output (its bias -128 moves into the

@@ -298,31 +298,37 @@ def dynamic_asd_config(node) -> DynamicASDConfig:
                             **inst.tables())
 
 
-# a BRAM36's shapes (depth, width) in simple dual-port mode
+# the shapes (depth, width) of a BRAM36 and of a BRAM18 in simple dual-port mode
 BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
 
-def ring_bram36(width: int, depth: int) -> int:
-    """BRAM36 of a depth x width memory: the best of the block's shapes, tiled."""
-    return min(-(-width // w) * -(-depth // d) for d, w in BRAM36_SHAPES)
+def ring_bram36(width: int, depth: int) -> float:
+    """BRAM36 of a depth x width memory: the best tiling by BRAM36s or by
+    BRAM18s (half a BRAM36 each)."""
+    def tiles(shapes):
+        return min(-(-width // w) * -(-depth // d) for d, w in shapes)
+    return float(min(tiles(BRAM36_SHAPES), tiles(BRAM18_SHAPES) / 2))
 
 
 def analytic_resources(cfg: DynamicASDConfig) -> dict:
     """Our own first-order LUT/FF/BRAM36/DSP model of hw/dynamic_asd.sv (FINN
-    has no such layer): the frame ring (LUTRAM, or block RAM by the auto rule),
-    the PE sum adders, the HID multiply-accumulates and comparators, the
-    replay comparators. Used before any RTL exists and when Yosys times out;
-    the build's estimate step synthesises the unit itself."""
+    has no such layer), fitted to Yosys on digits_cnv's three units (within
+    about 15 %): the frame ring (LUT RAM, or block RAM by the auto rule), the
+    binary search of the mean's thresholds, the ReLU and shift comparators,
+    the 2 HID shift-and-add products (LUTs, no DSP) and the replay compare.
+    Used before any RTL exists and when Yosys times out; the build's estimate
+    step synthesises the unit itself."""
     width, depth = cfg.pe * cfg.qw, 2 * cfg.in_words_per_image()
     if cfg.buffer_mem_style() == "block":
         bram, ring_lut = ring_bram36(width, depth), 0
     else:
         bram, ring_lut = 0, width * -(-depth // 32)
-    a1, a2 = cfg.acc1_w, cfg.acc2_w
-    lut = (ring_lut + cfg.pe * cfg.sum_w + cfg.hid * (a1 + cfg.w_bits * cfg.g_w // 2)
-           + cfg.hid * cfg.hn * a1 // 2 + cfg.hid * (a2 + cfg.w_bits * 2) + cfg.sn * a2 // 2
-           + cfg.pe * (cfg.qw + 1) + 120)
-    ff = (2 * cfg.c * cfg.sum_w + cfg.hid * a1 + 2 * cfg.c * (cfg.qw + 1) + 3 * width + 100)
+    b, a1, a2 = cfg.search_stages, cfg.acc1_w, cfg.acc2_w
+    h_w = max(1, cfg.hn.bit_length())
+    lut = (100 + cfg.hid * cfg.hn * a1 // 2 + cfg.sn * a2 // 2 + b * cfg.sum_w + ring_lut
+           + cfg.pe * (cfg.qw + 1 + cfg.sum_w) + 3 * cfg.hid * cfg.w_bits * (cfg.g_w + h_w) // 2)
+    ff = 60 + b * (cfg.sum_w + cfg.g_w) + cfg.hid * (a1 + a2 + 8) + 2 * width
     return {"LUT": int(lut), "FF": int(ff), "BRAM36": float(bram), "DSP": 0}
 
 
@@ -352,7 +358,7 @@ class DynamicASDKind(OpKind):
             shape = "x".join(str(v) for v in [*vecs, cfg.c])
             raise DoesNotFitError(
                 f"layer {describe(node)} holds two frames of its {shape} {cfg.qw}-bit feature "
-                f"map ({cfg.buffer_bits():,} bits, {need} BRAM36) and {board_name} has "
+                f"map ({cfg.buffer_bits():,} bits, {need:g} BRAM36) and {board_name} has "
                 f"{board.BRAM36:g} BRAM36: use fewer channels or a smaller map at that layer, "
                 "static ASD there, or a larger board")
 
