@@ -23,6 +23,7 @@ rank evaluates the whole test set and only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -54,6 +55,38 @@ class TrainConfigError(ValueError):
     """Options that do not fit together (model vs data set, epochs)."""
 
 
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+class _MixedPrecision:
+    """torch.autocast around the forward pass and, for fp16, a GradScaler around
+    the backward pass and the optimiser step; a no-op for ``mode="none"``."""
+
+    def __init__(self, mode: str, device: torch.device):
+        if mode not in AMP_MODES:
+            raise TrainConfigError(f"--amp {mode!r}: choose one of {', '.join(AMP_MODES)}")
+        if mode == "fp16" and device.type != "cuda":
+            raise TrainConfigError(f"--amp fp16 needs a CUDA device (this run is on {device.type}); "
+                                   "use --amp bf16 on a CPU")
+        self.mode, self.device = mode, device
+        self.scaler = torch.amp.GradScaler("cuda") if mode == "fp16" else None
+
+    def autocast(self):
+        if self.mode == "none":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.mode == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def step(self, loss, optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+
+
 LOG_FIELDS = ("epoch", "lr", "k", "t", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 
 
@@ -83,6 +116,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="continue from PATH (default: OUT/last.pt)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--amp", choices=AMP_MODES, default="none",
+                   help="mixed precision for the training step: bf16 (CPU or CUDA) or fp16 "
+                        "(CUDA, with gradient scaling); evaluation stays in float32")
     args = p.parse_args(argv)
     args.cfg = dict(_parse_key_value(kv) for kv in args.cfg)
     return args
@@ -121,6 +157,7 @@ def train(
     resume=None,
     workers: int = 0,
     device: str | None = None,
+    amp: str = "none",
 ) -> dict:
     """Train ``model`` on ``dataset`` and return the last epoch's log row plus
     ``best_test_acc``, ``best_epoch`` and ``out``.
@@ -134,10 +171,13 @@ def train(
                 momentum=momentum, weight_decay=weight_decay, seed=seed)
     if optimizer != "sgd":  # older checkpoints have no key: they are SGD runs
         args["optimizer"] = optimizer
+    if amp != "none":
+        args["amp"] = amp
     model_cfg = dict(cfg or {})
     model_cfg.update({k: v for k, v in (("wsd", wsd), ("asd", asd)) if v is not None})
     rank, world, device = _init_distributed(device)
     try:
+        precision = _MixedPrecision(amp, device)
         torch.manual_seed(seed)
         net = get_model(model, **model_cfg).to(device)
         train_loader, test_loader = get_loaders(
@@ -165,7 +205,7 @@ def train(
             train_loader.sampler.set_epoch(epoch)
             lr_now = optimizer.param_groups[0]["lr"]
             tr = train_one_epoch(net, train_loader, optimizer, device, desc=f"epoch {epoch}",
-                                 show=rank == 0)
+                                 show=rank == 0, precision=precision)
             scheduler.step()
             te = evaluate(unwrap(net), test_loader, device)
             row = dict(epoch=epoch, lr=lr_now, k=k, t=t, train_loss=tr["loss"], train_acc=tr["acc"],
@@ -182,18 +222,20 @@ def train(
             dist.destroy_process_group()
 
 
-def train_one_epoch(net, loader, optimizer, device, desc="train", show=True) -> dict:
-    """One pass of SGD over ``loader``; mean loss and accuracy over all ranks."""
+def train_one_epoch(net, loader, optimizer, device, desc="train", show=True, precision=None) -> dict:
+    """One pass of SGD over ``loader``; mean loss and accuracy over all ranks.
+    ``precision`` (a ``_MixedPrecision``) wraps the step; None trains in float32."""
+    precision = precision or _MixedPrecision("none", device)
     net.train()
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
     progress = Progress(desc, len(getattr(loader, "sampler", [])) or None, show)
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = net(x)
-        loss = F.cross_entropy(logits, y)
+        with precision.autocast():
+            logits = net(x)
+            loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        precision.step(loss, optimizer)
         correct = (logits.argmax(1) == y).sum()
         totals += torch.stack([loss.detach().double() * len(y), correct.double(), totals.new_tensor(len(y))])
         progress.update(len(y), loss)
