@@ -282,20 +282,29 @@ module mvtu #(
     if (rst) v1_reg <= 1'b0;
   end
 
-  // ---- stage 2: per-PE dot product of SIMD elements (balanced adder tree) ----
-  logic signed [ACC_WIDTH-1:0] term[PE][SIMD_P2];
+  // ---- stage 2: per-PE dot product of SIMD elements ----
   logic signed [ACC_WIDTH-1:0] dot[PE];
 
-  for (genvar p = 0; p < PE; p++) begin : g_pe_terms
-    for (genvar i = 0; i < SIMD_P2; i++) begin : g_simd
-      if (i >= SIMD) begin : g_pad
-        assign term[p][i] = '0;
-      end else begin : g_lane
-        wire logic [IN_WIDTH-1:0] x = x1_reg[i*IN_WIDTH +: IN_WIDTH];
-        wire logic [W_WIDTH-1:0] w = w1_reg[(p*SIMD+i)*W_WIDTH +: W_WIDTH];
-        if (MODE == 0) begin : g_xnor
-          assign term[p][i] = ACC_WIDTH'({1'b0, ~(x[0] ^ w[0])});
-        end else begin : g_int
+  if (MODE == 0) begin : g_xnor
+    // XNOR-popcount: one $countones over the SIMD lanes of a PE. Verilator
+    // evaluates it word by word (a lane-by-lane adder tree cost about 70 % of
+    // a CNV simulation), and Yosys builds the same LUT count as the tree.
+    // The count is PC_W bits wide, so the bits above it are constant zeros.
+    localparam int PC_W = $clog2(SIMD + 1);
+    for (genvar p = 0; p < PE; p++) begin : g_pe_pc
+      wire logic [PC_W-1:0] ones = PC_W'($countones(~(x1_reg ^ w1_reg[p*SIMD +: SIMD])));
+      assign dot[p] = ACC_WIDTH'(ones);
+    end
+  end else begin : g_int
+    // integer lanes: a balanced adder tree of the SIMD products
+    logic signed [ACC_WIDTH-1:0] term[PE][SIMD_P2];
+    for (genvar p = 0; p < PE; p++) begin : g_pe_terms
+      for (genvar i = 0; i < SIMD_P2; i++) begin : g_simd
+        if (i >= SIMD) begin : g_pad
+          assign term[p][i] = '0;
+        end else begin : g_lane
+          wire logic [IN_WIDTH-1:0] x = x1_reg[i*IN_WIDTH +: IN_WIDTH];
+          wire logic [W_WIDTH-1:0] w = w1_reg[(p*SIMD+i)*W_WIDTH +: W_WIDTH];
           // x extended to a signed value one bit wider than IN_WIDTH
           wire logic signed [IN_WIDTH:0] xs = {IN_SIGNED & x[IN_WIDTH-1], x};
           if (MODE == 1) begin : g_bip
@@ -307,15 +316,15 @@ module mvtu #(
         end
       end
     end
-  end
 
-  for (genvar p = 0; p < PE; p++) begin : g_pe_tree
-    logic signed [ACC_WIDTH-1:0] node[SIMD_P2];
-    always_comb begin
-      for (int i = 0; i < SIMD_P2; i++) node[i] = term[p][i];
-      for (int n = SIMD_P2 / 2; n >= 1; n = n / 2)
-        for (int i = 0; i < n; i++) node[i] = node[2*i] + node[2*i+1];
-      dot[p] = node[0];
+    for (genvar p = 0; p < PE; p++) begin : g_pe_tree
+      logic signed [ACC_WIDTH-1:0] node[SIMD_P2];
+      always_comb begin
+        for (int i = 0; i < SIMD_P2; i++) node[i] = term[p][i];
+        for (int n = SIMD_P2 / 2; n >= 1; n = n / 2)
+          for (int i = 0; i < n; i++) node[i] = node[2*i] + node[2*i+1];
+        dot[p] = node[0];
+      end
     end
   end
 

