@@ -519,28 +519,23 @@ class MVAU(OpKind):
                             pe=cfg.pe, simd=cfg.simd, expected_cycles=self.cycles(model, node))
 
     def execute(self, model, node, x):
-        from build_flows.sim.executor import compact, multithreshold
+        from build_flows.sim.executor import compact, int_matmul, multithreshold
         inst = getCustomOp(node)
         mw = inst.get_nodeattr("MW")
         w = model.get_initializer(node.input[1])  # (MW, MH)
         x = x.reshape(len(x), -1, mw)
-        # float32 BLAS is exact while every partial sum stays below 2**24
-        x_abs = max(1, -int(x.min(initial=0)), int(x.max(initial=0)))  # no abs(): int8 -128 wraps
-        bound = mw * max(1, int(np.abs(w).max())) * x_abs
-        ft = np.float32 if bound < 2 ** 24 else np.float64
-        xf = x.astype(ft)
         if inst.get_nodeattr("binaryXnorMode"):
             # popcount(xnor(x, w)) over x, w in {0, 1} = x . (2w - 1) + (MW - sum w)
-            acc = xf @ (2 * w.astype(ft) - 1)
-            acc += (mw - w.sum(axis=0)).astype(ft)
+            acc = int_matmul(x, 2 * w - 1)
+            acc += (mw - w.sum(axis=0)).astype(acc.dtype)
         elif inst.get_nodeattr("inputDataType") == inst.get_nodeattr("weightDataType") == "BIPOLAR":
-            acc = (xf @ w.astype(ft) + mw) / 2
+            acc = (int_matmul(x, w) + mw) // 2  # x . w + MW is even for x, w in {-1, +1}
         else:
-            acc = xf @ w.astype(ft)
+            acc = int_matmul(x, w)
         bd = border(model, node) if inst.get_nodeattr("binaryXnorMode") else None
         if bd is not None and inst.get_nodeattr("noActivation") == 0:
             cfg = mvtu_config(model, node)
-            t = cfg.hw_thresholds(bd[2]).astype(ft)  # integers: exact in ft
+            t = cfg.hw_thresholds(bd[2]).astype(np.int64)  # integers
             if cfg.n_classes > 1:
                 t = t[cfg.vector_classes(acc.shape[1])]  # (V, MH, n_thres), per window
             counts = (acc[..., None] >= t).sum(axis=-1, dtype=np.int32)
